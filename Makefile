@@ -1,0 +1,49 @@
+# dsr — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test venv lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,s3]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Embedded default: SQLite, ORM task broker, local encrypted storage under ./var.
+run: $(STAMP)
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	$(PY) manage.py setup_schedules
+	$(PY) manage.py collectstatic --no-input -v 0
+	@echo ""
+	@echo "  dsr is starting"
+	@echo "  operator console : http://$(HOST):$(PORT)/staff/"
+	@echo "  platform API     : http://$(HOST):$(PORT)/api/v1/openapi.json"
+	@echo "  admin (register) : http://$(HOST):$(PORT)/admin/"
+	@echo "  demo operator    : $$($(PY) manage.py seed_demo --print-login)"
+	@echo "  worker           : django-q2 qcluster (started alongside; Ctrl-C stops both)"
+	@echo ""
+	@bash -c 'set -m; $(PY) manage.py qcluster & QPID=$$!; \
+	  trap "kill -TERM $$QPID 2>/dev/null; wait $$QPID 2>/dev/null" EXIT INT TERM; \
+	  $(PY) manage.py runserver --noreload $(HOST):$(PORT)'
+
+# Whole suite; on PostgreSQL when DATABASE_URL points to one (CI does).
+test: $(STAMP)
+	DSR_TESTING=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check dsr tests bench
+
+bench: $(STAMP)
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,66 @@
+"""System checks that refuse a misconfigured start (design.md; security.md "Web")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register()
+def time_is_utc(app_configs: Any = None, **kwargs: Any) -> list:
+    errors = []
+    if settings.TIME_ZONE != "UTC" or not settings.USE_TZ:
+        errors.append(Error("dsr stores every instant in UTC: set TIME_ZONE='UTC' and USE_TZ=True", id="dsr.E001"))
+    return errors
+
+
+@register()
+def key_ring_present(app_configs: Any = None, **kwargs: Any) -> list:
+    from dsr.crypto import CryptoError, KeyRing
+
+    if not settings.PRODUCTION:
+        return []
+    if not settings.DSR_KEYS:
+        return [Error("no key ring: set DSR_KEYS or DSR_KEYS_FILE (generate one with "
+                      "`manage.py generate_keyring`)", id="dsr.E002")]
+    try:
+        KeyRing.from_spec(settings.DSR_KEYS)
+    except CryptoError as exc:
+        return [Error(f"DSR_KEYS is not a valid key ring: {exc}", id="dsr.E003")]
+    return []
+
+
+@register(Tags.security, deploy=False)
+def real_secret_key(app_configs: Any = None, **kwargs: Any) -> list:
+    if not settings.PRODUCTION:
+        return []
+    key = settings.SECRET_KEY or ""
+    if not key or key.startswith("dev-insecure-") or len(key) < 50 or len(set(key)) < 5:
+        return [Error("production needs a real SECRET_KEY (50+ random characters)", id="dsr.E004")]
+    if settings.DEBUG:
+        return [Error("DEBUG must be off in production", id="dsr.E005")]
+    return []
+
+
+@register()
+def personal_data_is_claimed(app_configs: Any = None, **kwargs: Any) -> list:
+    from dsr.holders import unclaimed_personal_models
+
+    return [
+        Error(
+            f"{m._meta.label} holds personal data but no holder in dsr/holders.py claims it",
+            hint="add it to a Holder so access reports and erasure cover it",
+            id="dsr.E006",
+        )
+        for m in unclaimed_personal_models()
+    ]
+
+
+@register(Tags.security, deploy=True)
+def deploy_mail_and_hosts(app_configs: Any = None, **kwargs: Any) -> list:
+    warnings = []
+    if settings.PRODUCTION and "filebased" in settings.EMAIL_BACKEND:
+        warnings.append(Warning("production mail goes to files: set EMAIL_BACKEND", id="dsr.W001"))
+    return warnings

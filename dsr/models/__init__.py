@@ -1,0 +1,22 @@
+"""dsr's data model, split by concept once it outgrew one file (design.md)."""
+
+from dsr.models.api import ApiToken
+from dsr.models.audit import Event
+from dsr.models.register import CategoryPolicy, DataCategory, LegalBasis, ProcessingActivity, Recipient
+from dsr.models.vault import Consent, DataItem, Derivation, Holding, Subject, SubjectKey
+
+__all__ = [
+    "ApiToken",
+    "CategoryPolicy",
+    "Consent",
+    "DataCategory",
+    "DataItem",
+    "Derivation",
+    "Event",
+    "Holding",
+    "LegalBasis",
+    "ProcessingActivity",
+    "Recipient",
+    "Subject",
+    "SubjectKey",
+]

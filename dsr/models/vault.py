@@ -1,0 +1,249 @@
+"""What the platform holds: subjects, their keys, their data items and what was derived from what."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import connection, models
+from django.db.models import Q
+
+from dsr.models.register import DataCategory
+
+
+def normalise_email(email: str) -> str:
+    """Case-insensitive match on the whole address; we do not strip '+tags' (they may be distinct people)."""
+    email = (email or "").strip()
+    local, sep, domain = email.rpartition("@")
+    if not sep or not local or not domain or any(c.isspace() for c in email) or len(email) > 254:
+        raise ValueError("not a valid e-mail address")
+    return f"{local.lower()}@{domain.lower().encode('idna').decode('ascii')}"
+
+
+class SubjectQuerySet(models.QuerySet["Subject"]):
+    def live(self) -> SubjectQuerySet:
+        return self.filter(erased_at__isnull=True)
+
+    def by_identifier(self, *, email: str | None = None, account_id: str | None = None) -> SubjectQuerySet:
+        cond = Q()
+        if email:
+            cond |= Q(email=normalise_email(email))
+        if account_id:
+            cond |= Q(account_id=account_id)
+        if not cond:
+            return self.none()
+        return self.filter(cond)
+
+
+class Subject(models.Model):
+    """A data subject: an account holder, or a person who only appears in someone's photo."""
+
+    PERSONAL_DATA = True
+
+    class Kind(models.TextChoices):
+        ACCOUNT_HOLDER = "account_holder", "Account holder"
+        DEPICTED = "depicted", "Appears in others' content only"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ACCOUNT_HOLDER)
+    email = models.CharField(max_length=254, null=True, blank=True)
+    account_id = models.CharField(max_length=128, null=True, blank=True)
+    reference = models.CharField(max_length=40, unique=True, help_text="Keyed-hash pseudonym used in logs.")
+    created_at = models.DateTimeField()
+    writes_blocked_at = models.DateTimeField(null=True, blank=True, help_text="Erasure tombstone gate.")
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SubjectQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["email"], condition=Q(email__isnull=False), name="subject_email_unique"),
+            models.UniqueConstraint(
+                fields=["account_id"], condition=Q(account_id__isnull=False), name="subject_account_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+
+class SubjectKey(models.Model):
+    """The subject's data key, wrapped by the key ring. Destroying it crypto-shreds every blob of theirs."""
+
+    PERSONAL_DATA = True
+
+    subject = models.OneToOneField(Subject, on_delete=models.PROTECT, related_name="key", primary_key=True)
+    wrapped = models.TextField(blank=True)
+    ring_key_id = models.CharField(max_length=32, blank=True, db_index=True)
+    created_at = models.DateTimeField()
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"key of {self.subject_id}"
+
+    @property
+    def is_destroyed(self) -> bool:
+        return self.destroyed_at is not None
+
+
+class DataItemQuerySet(models.QuerySet["DataItem"]):
+    def live(self) -> DataItemQuerySet:
+        return self.filter(purged_at__isnull=True)
+
+    def of_subject(self, subject: Subject | uuid.UUID | str) -> DataItemQuerySet:
+        return self.filter(holders__subject=subject).distinct()
+
+    def expired(self, now: datetime) -> DataItemQuerySet:
+        return self.live().filter(expires_at__lte=now, legal_hold=False)
+
+
+class DataItem(models.Model):
+    """One held piece of personal data, with its encrypted content and the subjects it belongs to.
+
+    An item can belong to several subjects (a video made from two people's photos). Its content key is
+    derived from every holder's data key (dsr/vault.py), so destroying any one of them makes it
+    unreadable. ``holders`` is therefore fixed when the content is sealed; adding a person re-seals.
+    """
+
+    PERSONAL_DATA = True
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    category = models.CharField(max_length=32, choices=DataCategory.choices, db_index=True)
+    purpose = models.SlugField(max_length=64, help_text="ProcessingActivity.purpose the item serves.")
+    source = models.CharField(max_length=64, default="platform", help_text="Where it came from (system name).")
+    created_at = models.DateTimeField(db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    legal_hold = models.BooleanField(default=False)
+
+    # Content: ciphertext in blob storage (random name) or, for small values, sealed inline.
+    blob_name = models.CharField(max_length=200, blank=True)
+    sealed_inline = models.BinaryField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.BigIntegerField(default=0, help_text="Plaintext bytes.")
+    stored_size = models.BigIntegerField(default=0, help_text="Ciphertext bytes.")
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the plaintext, for export manifests.")
+    key_version = models.PositiveSmallIntegerField(default=1)
+    attributes = models.JSONField(default=dict, blank=True, help_text="Non-personal facts: width, height, model…")
+
+    derived_from = models.ManyToManyField(
+        "self", through="Derivation", symmetrical=False, related_name="derivatives", blank=True
+    )
+
+    objects = DataItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.category}:{self.pk}"
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self.blob_name) or self.sealed_inline is not None
+
+    def subject_ids(self) -> list[uuid.UUID]:
+        return sorted(h.subject_id for h in self.holders.all())
+
+
+class Holding(models.Model):
+    """Which subjects a data item belongs to, and how (owner, depicted person, co-subject of a derivative)."""
+
+    PERSONAL_DATA = True
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner / uploader"
+        DEPICTED = "depicted", "Depicted"
+        DERIVED = "derived", "Derived from their data"
+
+    item = models.ForeignKey(DataItem, on_delete=models.CASCADE, related_name="holders")
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="holdings")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.OWNER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "subject"], name="holding_unique")]
+        indexes = [models.Index(fields=["subject", "item"])]
+
+    def __str__(self) -> str:
+        return f"{self.subject_id} holds {self.item_id}"
+
+
+class Derivation(models.Model):
+    """Lineage edge: ``child`` was produced from ``parent``."""
+
+    parent = models.ForeignKey(DataItem, on_delete=models.CASCADE, related_name="child_links")
+    child = models.ForeignKey(DataItem, on_delete=models.CASCADE, related_name="parent_links")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "child"], name="derivation_unique"),
+            models.CheckConstraint(condition=~Q(parent=models.F("child")), name="derivation_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parent_id} -> {self.child_id}"
+
+
+def derived_item_ids(roots: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Every item derived, transitively, from ``roots``, in one recursive query. A root is included only
+    if it was itself derived from another root (lineage only points to older items, so no cycles)."""
+    roots = [uuid.UUID(str(r)) for r in roots]
+    if not roots:
+        return set()
+    table = Derivation._meta.db_table
+    is_pg = connection.vendor == "postgresql"
+    to_db = (lambda u: u) if is_pg else (lambda u: u.hex)
+    placeholders = ",".join(["%s"] * len(roots))
+    # UNION (not UNION ALL) makes the walk terminate even if a cycle slipped in.
+    sql = f"""
+        WITH RECURSIVE walk(id) AS (
+            SELECT child_id FROM {table} WHERE parent_id IN ({placeholders})
+            UNION
+            SELECT d.child_id FROM {table} d JOIN walk w ON d.parent_id = w.id
+        )
+        SELECT id FROM walk
+    """  # noqa: S608 - table name from model meta, values parametrised
+    with connection.cursor() as cur:
+        cur.execute(sql, [to_db(r) for r in roots])
+        found = {uuid.UUID(str(row[0])) for row in cur.fetchall()}
+    return found
+
+
+class ConsentQuerySet(models.QuerySet["Consent"]):
+    def active(self, now: datetime) -> ConsentQuerySet:
+        return self.filter(granted_at__lte=now, withdrawn_at__isnull=True)
+
+
+class Consent(models.Model):
+    """A person's consent for a purpose, optionally about one item (each person depicted in a photo)."""
+
+    PERSONAL_DATA = True
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="consents")
+    item = models.ForeignKey(DataItem, on_delete=models.CASCADE, related_name="consents", null=True, blank=True)
+    purpose = models.SlugField(max_length=64)
+    granted_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    method = models.CharField(max_length=64, default="in_app", help_text="How it was given (in_app, web_form…).")
+    notice_version = models.CharField(max_length=64, blank=True, help_text="Version of the text the person saw.")
+    recorded_at = models.DateTimeField()
+
+    objects = ConsentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["granted_at"]
+        indexes = [models.Index(fields=["subject", "purpose"])]
+
+    def __str__(self) -> str:
+        return f"consent {self.purpose} by {self.subject_id}"
+
+    def is_active(self, now: datetime) -> bool:
+        return self.granted_at <= now and self.withdrawn_at is None

@@ -1,0 +1,257 @@
+"""dsr settings: ONE env-driven file (design.md).
+
+Defaults are the embedded development set-up (SQLite, ORM task broker, local encrypted files under
+``DSR_DATA_DIR``). ``DSR_ENV=production`` switches on secure defaults, and the system checks in
+``dsr/checks.py`` refuse to start without a key ring and a real ``SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Read NAME, or the content of the file named by NAME_FILE (Docker/K8s secrets)."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        return Path(file_name).read_text().strip()
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    return int(value) if value not in (None, "") else default
+
+
+DSR_ENV = env("DSR_ENV", "development")
+PRODUCTION = DSR_ENV == "production"
+TESTING = env_bool("DSR_TESTING", False) or "pytest" in sys.modules
+
+DSR_DATA_DIR = Path(env("DSR_DATA_DIR", str(BASE_DIR / "var")))
+
+# Development gets a generated, git-ignored secret; production must set a real one (checks.py refuses).
+_DEV_SECRET = "dev-insecure-" + "x" * 50
+SECRET_KEY = env("SECRET_KEY", None if PRODUCTION else _DEV_SECRET) or ""
+DEBUG = env_bool("DEBUG", not PRODUCTION and not TESTING)
+ALLOWED_HOSTS = [h.strip() for h in (env("ALLOWED_HOSTS", "" if PRODUCTION else "*") or "").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in (env("CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "dsr.apps.DsrConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "dsr.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dsr.urls"
+WSGI_APPLICATION = "dsr.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dsr.views.staff.console_context",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{DSR_DATA_DIR / 'dsr.sqlite3'}"),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # WAL + a busy timeout let the web server and the qcluster worker share the file.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LANGUAGE_CODE = "en"
+# design.md "Time": UTC everywhere; the controller's zone only turns instants into statutory dates.
+TIME_ZONE = "UTC"
+USE_TZ = True
+USE_I18N = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+
+LOGIN_URL = "staff-login"
+LOGIN_REDIRECT_URL = "staff-queue"
+LOGOUT_REDIRECT_URL = "staff-login"
+
+# --- storage -----------------------------------------------------------------------------------
+# Blobs are ciphertext only (dsr/storage.py). "local" keeps them under DSR_DATA_DIR; "s3" uses
+# django-storages against any S3-compatible endpoint configured with the usual AWS_* variables.
+DSR_STORAGE = env("DSR_STORAGE", "local")
+if DSR_STORAGE == "s3":
+    _blob_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL"),
+            "region_name": env("AWS_S3_REGION_NAME"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _blob_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(Path(env("DSR_BLOB_DIR", str(DSR_DATA_DIR / "blobs")))),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DSR_DATA_DIR / "media")},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "dsr_blobs": _blob_storage,
+}
+
+# --- keys ----------------------------------------------------------------------------------------
+# DSR_KEYS = "id1:<base64url 32 bytes>,id2:..." (first key wraps, all unwrap) or DSR_KEYS_FILE.
+# Development generates DSR_DATA_DIR/keyring on first use (dsr/keys.py); production refuses to start
+# without one (checks.py).
+DSR_KEYS = env("DSR_KEYS")
+DSR_KEYRING_DEV_FILE = DSR_DATA_DIR / "keyring"
+DSR_PSEUDONYM_KEY = env("DSR_PSEUDONYM_KEY", SECRET_KEY)
+
+# --- legal clocks (legal-matrix §1) --------------------------------------------------------------
+DSR_CONTROLLER_COUNTRY = env("DSR_CONTROLLER_COUNTRY", "IE")
+DSR_CONTROLLER_SUBDIVISION = env("DSR_CONTROLLER_SUBDIVISION") or None
+DSR_TIME_ZONE = env("DSR_TIME_ZONE", "Europe/Dublin")
+DSR_CCPA_TIME_ZONE = env("DSR_CCPA_TIME_ZONE", "America/Los_Angeles")
+DSR_CONSERVATIVE_EXTENSION = env_bool("DSR_CONSERVATIVE_EXTENSION", True)
+DSR_CCPA_ROLL_WEEKEND = env_bool("DSR_CCPA_ROLL_WEEKEND", False)
+DSR_CCPA_STRICT_BUSINESS_DAYS = env_bool("DSR_CCPA_STRICT_BUSINESS_DAYS", False)
+DSR_AT_RISK_DAYS = env_int("DSR_AT_RISK_DAYS", 5)
+
+# --- controller identity (used in notices) ------------------------------------------------------
+DSR_CONTROLLER_NAME = env("DSR_CONTROLLER_NAME", "Example Photo Platform Ltd")
+DSR_CONTROLLER_CONTACT = env("DSR_CONTROLLER_CONTACT", "privacy@example.com")
+DSR_DPO_CONTACT = env("DSR_DPO_CONTACT", "dpo@example.com")
+DSR_SUPERVISORY_AUTHORITY = env(
+    "DSR_SUPERVISORY_AUTHORITY", "Data Protection Commission, 21 Fitzwilliam Square South, Dublin 2, Ireland"
+)
+
+# --- uploads (security.md "Uploads") -------------------------------------------------------------
+DSR_UPLOAD_MAX_BYTES = env_int("DSR_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+DSR_UPLOAD_MAX_PIXELS = env_int("DSR_UPLOAD_MAX_PIXELS", 40_000_000)
+DSR_DERIVED_MAX_BYTES = env_int("DSR_DERIVED_MAX_BYTES", 2 * 1024 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR") or None
+
+# --- mail -----------------------------------------------------------------------------------------
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = str(DSR_DATA_DIR / "outbox-files")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "privacy@example.com")
+
+# --- task queue (django-q2) ------------------------------------------------------------------------
+# ORM broker by default: at-least-once, so every job is idempotent (design.md "Jobs"). retry > timeout.
+Q_CLUSTER = {
+    "name": "dsr",
+    "workers": env_int("DSR_Q_WORKERS", 2),
+    "timeout": env_int("DSR_Q_TIMEOUT", 600),
+    "retry": env_int("DSR_Q_RETRY", 720),
+    "max_attempts": 5,
+    "queue_limit": 50,
+    "bulk": 5,
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 250,
+    "poll": 1,
+    "label": "Tasks",
+}
+if env("DSR_Q_REDIS_URL"):
+    Q_CLUSTER["redis"] = env("DSR_Q_REDIS_URL")
+else:
+    Q_CLUSTER["orm"] = "default"
+Q_CLUSTER["sync"] = env_bool("DSR_Q_SYNC", False)
+
+# --- security ----------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+if env_bool("DSR_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}

@@ -1,0 +1,101 @@
+"""Encrypted blobs on Django's Storage API (design.md "Encryption").
+
+Only ciphertext ever reaches the storage backend: content is sealed chunk by chunk
+(``crypto.seal_stream``) into a temporary file next to the blobs, which local storage then renames into
+place (one write pass; memory stays flat whatever the size) and S3-compatible storage uploads. Names are
+random; nothing personal appears in a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, Storage, storages
+
+from dsr import crypto
+
+
+def blob_storage() -> Storage:
+    return storages["dsr_blobs"]
+
+
+@dataclass(frozen=True)
+class Written:
+    name: str
+    plain_size: int
+    stored_size: int
+    sha256: str
+
+
+class _HashingReader:
+    """Passes reads through while hashing and counting the plaintext."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        self.src = src
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+
+class _SealedTempFile(File):
+    """A File whose temporary_file_path lets FileSystemStorage move it into place instead of copying."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
+def _temp_dir(store: Storage) -> str | None:
+    if isinstance(store, FileSystemStorage):
+        path = Path(store.location) / ".incoming"
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return str(path)
+    return None
+
+
+def new_blob_name() -> str:
+    token = uuid.uuid4().hex
+    return f"{token[:2]}/{token}.sealed"
+
+
+def write_sealed(key: bytes, src: BinaryIO, *, aad: bytes) -> Written:
+    store = blob_storage()
+    reader = _HashingReader(src)
+    tmp = tempfile.NamedTemporaryFile(dir=_temp_dir(store), prefix="seal-", delete=False)  # noqa: SIM115
+    try:
+        with tmp:
+            _, stored = crypto.seal_stream(key, reader, tmp, aad=aad)
+        with open(tmp.name, "rb") as fh:
+            name = store.save(new_blob_name(), _SealedTempFile(fh))
+    finally:
+        if os.path.exists(tmp.name):
+            os.unlink(tmp.name)
+    return Written(name=name, plain_size=reader.size, stored_size=stored, sha256=reader.digest.hexdigest())
+
+
+def read_sealed(key: bytes, name: str, *, aad: bytes) -> Iterator[bytes]:
+    with blob_storage().open(name, "rb") as fh:
+        yield from crypto.open_stream(key, fh, aad=aad)
+
+
+def delete_blob(name: str) -> None:
+    """Idempotent: deleting a missing blob is not an error (a retried erasure step may find it gone)."""
+    blob_storage().delete(name)
+
+
+def raw_bytes(name: str) -> bytes:
+    """The stored ciphertext, for tests and verification sweeps."""
+    with blob_storage().open(name, "rb") as fh:
+        return fh.read()

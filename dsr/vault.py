@@ -1,0 +1,465 @@
+"""The vault's verbs: subjects, keys, items, lineage, consent. Each writes its audit event in the same
+transaction as the change (design.md "Where logic lives"); callers pass ``actor`` and ``now``.
+
+Key hierarchy (design.md "Encryption"): the key ring wraps one random data key per subject; each item's
+content key is derived from the data keys of *all* the subjects it belongs to
+(``crypto.derive_item_key``), so a video made from two people's photos becomes unreadable when either
+person's key is destroyed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO
+
+from django.db import transaction
+from django.db.models import Q
+
+from dsr import audit, crypto, storage
+from dsr.keys import get_keyring
+from dsr.models import (
+    CategoryPolicy,
+    Consent,
+    DataItem,
+    Derivation,
+    Holding,
+    ProcessingActivity,
+    Subject,
+    SubjectKey,
+)
+from dsr.models.vault import derived_item_ids, normalise_email
+
+INLINE_LIMIT = 64 * 1024
+# Small structured records live sealed in the database; media always goes to blob storage.
+INLINE_CATEGORIES = frozenset(
+    {"ip_log", "upload_metadata", "preferences", "consent_record", "account_profile", "face_embedding"}
+)
+
+
+class VaultError(Exception):
+    """A refused vault operation; the message is safe to show (ids only, no personal data)."""
+
+
+class KeyDestroyed(VaultError):
+    pass
+
+
+class WritesBlocked(VaultError):
+    pass
+
+
+def _key_context(subject_id: uuid.UUID) -> bytes:
+    return f"dsr-subject-key-v1|subject:{subject_id}".encode()
+
+
+def item_aad(item: DataItem, subject_ids: Sequence[uuid.UUID]) -> bytes:
+    """Associated data binding a blob to its item, subjects, category and purpose, so ciphertext moved
+    to another item or subject fails to open."""
+    subjects = ",".join(str(s) for s in sorted(subject_ids))
+    return f"dsr-item-v1|item:{item.pk}|subjects:{subjects}|category:{item.category}|purpose:{item.purpose}".encode()
+
+
+# --- subjects and keys ------------------------------------------------------------------------------
+
+
+def create_subject(
+    *,
+    actor: str,
+    now: datetime,
+    email: str | None = None,
+    account_id: str | None = None,
+    kind: str = Subject.Kind.ACCOUNT_HOLDER,
+) -> Subject:
+    """Create a subject with a fresh wrapped data key. Steps: normalise identifiers, insert the subject,
+    wrap a new data key under the active ring key, write ``subject.created``."""
+    norm_email = normalise_email(email) if email else None
+    if not norm_email and not account_id:
+        raise VaultError("a subject needs an e-mail address or an account id")
+    ring = get_keyring()  # fail closed before anything is written
+    with transaction.atomic():
+        subject_id = uuid.uuid4()
+        subject = Subject.objects.create(
+            id=subject_id,
+            kind=kind,
+            email=norm_email,
+            account_id=account_id or None,
+            reference=audit.subject_reference(subject_id),
+            created_at=now,
+        )
+        SubjectKey.objects.create(
+            subject=subject,
+            wrapped=ring.wrap(crypto.new_data_key(), context=_key_context(subject_id)),
+            ring_key_id=ring.active_id,
+            created_at=now,
+        )
+        audit.record(
+            "subject.created",
+            actor=actor,
+            now=now,
+            object_type="subject",
+            object_id=subject.pk,
+            subject_ref=subject.reference,
+            data={"kind": kind},
+        )
+    return subject
+
+
+def find_or_create_subject(
+    *, actor: str, now: datetime, email: str | None = None, account_id: str | None = None, kind: str | None = None
+) -> tuple[Subject, bool]:
+    found = list(Subject.objects.by_identifier(email=email, account_id=account_id)[:2])
+    if len(found) > 1:
+        raise VaultError("the e-mail address and the account id belong to different subjects")
+    if found:
+        return found[0], False
+    return (
+        create_subject(
+            actor=actor, now=now, email=email, account_id=account_id, kind=kind or Subject.Kind.ACCOUNT_HOLDER
+        ),
+        True,
+    )
+
+
+def data_key(subject_id: uuid.UUID) -> bytes:
+    """Unwrap a subject's data key, every time: never cached (a destroyed key must not live on)."""
+    row = SubjectKey.objects.filter(subject_id=subject_id).only("wrapped", "destroyed_at").first()
+    if row is None or row.destroyed_at is not None or not row.wrapped:
+        raise KeyDestroyed(f"the data key of subject {subject_id} has been destroyed")
+    return get_keyring().unwrap(row.wrapped, context=_key_context(subject_id))
+
+
+def destroy_subject_key(subject: Subject, *, actor: str, now: datetime) -> bool:
+    """Crypto-shred: overwrite the wrapped key so every blob sealed under it becomes unreadable, in
+    storage and in every backup taken from now on. Returns False if it was already destroyed."""
+    with transaction.atomic():
+        row = SubjectKey.objects.select_for_update().get(subject=subject)
+        if row.destroyed_at is not None:
+            return False
+        row.wrapped = ""
+        row.destroyed_at = now
+        row.save(update_fields=["wrapped", "destroyed_at"])
+        audit.record(
+            "subject.key_destroyed",
+            actor=actor,
+            now=now,
+            object_type="subject",
+            object_id=subject.pk,
+            subject_ref=subject.reference,
+        )
+    return True
+
+
+def rotate_keys(*, actor: str, now: datetime, batch: int = 500) -> int:
+    """Re-wrap every live data key under the newest ring key. Data keys do not change, so no blob is
+    touched. Safe to run again after an interruption: rows already under the active key are skipped."""
+    ring = get_keyring()
+    total = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                SubjectKey.objects.select_for_update()
+                .filter(destroyed_at__isnull=True)
+                .exclude(ring_key_id=ring.active_id)
+                .order_by("subject_id")[:batch]
+            )
+            if not rows:
+                break
+            for row in rows:
+                row.wrapped = ring.rewrap(row.wrapped, context=_key_context(row.subject_id))
+                row.ring_key_id = ring.active_id
+                row.rotated_at = now
+            SubjectKey.objects.bulk_update(rows, ["wrapped", "ring_key_id", "rotated_at"])
+            audit.record(
+                "keyring.rewrapped",
+                actor=actor,
+                now=now,
+                object_type="keyring",
+                object_id=ring.active_id,
+                data={"count": len(rows)},
+            )
+            total += len(rows)
+    return total
+
+
+# --- items ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NewItem:
+    category: str
+    purpose: str
+    holders: list[tuple[Subject, str]]
+    content: bytes | BinaryIO | None = None
+    content_type: str = "application/octet-stream"
+    source: str = "platform"
+    derived_from: list[DataItem] = field(default_factory=list)
+    attributes: dict = field(default_factory=dict)
+
+
+def _item_key(subject_ids: Sequence[uuid.UUID], item_id: uuid.UUID) -> bytes:
+    keys = [data_key(sid) for sid in sorted(subject_ids)]
+    return crypto.derive_item_key(keys, item_id=item_id.bytes)
+
+
+def store_item(new: NewItem, *, actor: str, now: datetime) -> DataItem:
+    """Encrypt and store one item. Steps: check the tombstone gate of every holder, seal the content
+    under the item key (streamed to blob storage, or inline when small), then in one transaction insert
+    the item, its holders and lineage, start the parents' retention clocks, and write ``item.stored``.
+    If the transaction fails the blob is removed again; nothing half-stored stays visible."""
+    holders = _dedupe_holders(new.holders, new.derived_from)
+    if not holders:
+        raise VaultError("an item needs at least one subject")
+    subject_ids = [s.pk for s, _ in holders]
+    blocked = Subject.objects.filter(pk__in=subject_ids).filter(
+        Q(writes_blocked_at__isnull=False) | Q(erased_at__isnull=False)
+    )
+    if blocked.exists():
+        raise WritesBlocked("a subject of this item is being erased; no new data is accepted")
+
+    item = DataItem(
+        id=uuid.uuid4(),
+        category=new.category,
+        purpose=new.purpose,
+        source=new.source,
+        created_at=now,
+        content_type=new.content_type if new.content is not None else "",
+        attributes=new.attributes,
+    )
+    policy = CategoryPolicy.objects.filter(category=new.category).first()
+    if policy:
+        item.expires_at = policy.expiry_after_creation(now)
+
+    blob_name = ""
+    if new.content is not None:
+        key = _item_key(subject_ids, item.pk)
+        aad = item_aad(item, subject_ids)
+        src = io.BytesIO(new.content) if isinstance(new.content, bytes | bytearray) else new.content
+        if (
+            isinstance(new.content, bytes | bytearray)
+            and len(new.content) <= INLINE_LIMIT
+            and new.category in INLINE_CATEGORIES
+        ):
+            item.sealed_inline = crypto.seal(key, bytes(new.content), aad=aad)
+            item.size = len(new.content)
+            item.stored_size = len(item.sealed_inline)
+            item.sha256 = hashlib.sha256(new.content).hexdigest()
+        else:
+            written = storage.write_sealed(key, src, aad=aad)
+            blob_name = item.blob_name = written.name
+            item.size, item.stored_size, item.sha256 = written.plain_size, written.stored_size, written.sha256
+    try:
+        with transaction.atomic():
+            item.save(force_insert=True)
+            Holding.objects.bulk_create([Holding(item=item, subject=s, role=role) for s, role in holders])
+            if new.derived_from:
+                Derivation.objects.bulk_create(
+                    [Derivation(parent=p, child=item, created_at=now) for p in new.derived_from]
+                )
+                _start_retention_after_derivation(new.derived_from, now)
+            audit.record(
+                "item.stored",
+                actor=actor,
+                now=now,
+                object_type="item",
+                object_id=item.pk,
+                data={
+                    "category": item.category,
+                    "purpose": item.purpose,
+                    "subjects": [s.reference for s, _ in holders],
+                    "derived_from": [str(p.pk) for p in new.derived_from],
+                    "size": item.size,
+                },
+            )
+    except BaseException:
+        if blob_name:
+            storage.delete_blob(blob_name)
+        raise
+    return item
+
+
+def _dedupe_holders(
+    holders: Iterable[tuple[Subject, str]], parents: Iterable[DataItem]
+) -> list[tuple[Subject, str]]:
+    """The explicit holders, plus every subject of every parent: a derivative is their data too."""
+    seen: dict[uuid.UUID, tuple[Subject, str]] = {}
+    for subject, role in holders:
+        seen.setdefault(subject.pk, (subject, role))
+    parent_ids = [p.pk for p in parents]
+    if parent_ids:
+        for h in Holding.objects.filter(item_id__in=parent_ids).select_related("subject"):
+            seen.setdefault(h.subject_id, (h.subject, Holding.Role.DERIVED))
+    return list(seen.values())
+
+
+def _start_retention_after_derivation(parents: Iterable[DataItem], now: datetime) -> None:
+    """Retention default: a source photo goes 24 h after the first item derived from it (issue 2 §6)."""
+    policies = {p.category: p for p in CategoryPolicy.objects.all()}
+    for parent in parents:
+        policy = policies.get(parent.category)
+        if policy is None or parent.expires_at is not None:
+            continue
+        expires = policy.expiry_after_first_derivative(now)
+        if expires is not None:
+            DataItem.objects.filter(pk=parent.pk, expires_at__isnull=True).update(expires_at=expires)
+
+
+def open_item(item: DataItem) -> Iterator[bytes]:
+    """Decrypted content, streamed. Raises KeyDestroyed if any holder's key is gone."""
+    if item.purged_at is not None or not item.has_content:
+        raise VaultError(f"item {item.pk} has no content")
+    subject_ids = list(item.holders.values_list("subject_id", flat=True))
+    key = _item_key(subject_ids, item.pk)
+    aad = item_aad(item, subject_ids)
+    if item.sealed_inline is not None:
+        yield crypto.open_sealed(key, bytes(item.sealed_inline), aad=aad)
+        return
+    yield from storage.read_sealed(key, item.blob_name, aad=aad)
+
+
+def read_item(item: DataItem) -> bytes:
+    return b"".join(open_item(item))
+
+
+def purge_item(item: DataItem, *, actor: str, now: datetime, reason: str) -> bool:
+    """Delete an item's content (retention or erasure) and keep a content-free row for lineage and
+    evidence. Idempotent: a second run finds it purged and returns False."""
+    with transaction.atomic():
+        locked = DataItem.objects.select_for_update().filter(pk=item.pk, purged_at__isnull=True).first()
+        if locked is None:
+            return False
+        blob_name = locked.blob_name
+        locked.purged_at = now
+        locked.sealed_inline = None
+        locked.blob_name = ""
+        locked.sha256 = ""
+        locked.attributes = {}
+        locked.save(update_fields=["purged_at", "sealed_inline", "blob_name", "sha256", "attributes"])
+        audit.record(
+            "item.purged",
+            actor=actor,
+            now=now,
+            object_type="item",
+            object_id=item.pk,
+            data={"reason": reason, "category": locked.category},
+        )
+        if blob_name:
+            # Deleted after commit: if the transaction rolls back the item keeps its content.
+            transaction.on_commit(lambda: storage.delete_blob(blob_name))
+    return True
+
+
+def holdings(subject: Subject, *, include_purged: bool = False) -> list[DataItem]:
+    qs = DataItem.objects.of_subject(subject).prefetch_related("holders", "parent_links")
+    if not include_purged:
+        qs = qs.live()
+    return list(qs.order_by("created_at", "id"))
+
+
+def derived_items(roots: Iterable[DataItem | uuid.UUID]) -> list[DataItem]:
+    ids = derived_item_ids(r.pk if isinstance(r, DataItem) else r for r in roots)
+    return list(DataItem.objects.filter(pk__in=ids).order_by("created_at", "id"))
+
+
+def derived_from_subject(subject: Subject) -> list[DataItem]:
+    own = list(DataItem.objects.of_subject(subject).values_list("pk", flat=True))
+    return derived_items(own)
+
+
+# --- consent and processing decisions -------------------------------------------------------------
+
+
+def record_consent(
+    subject: Subject,
+    *,
+    purpose: str,
+    granted_at: datetime,
+    actor: str,
+    now: datetime,
+    item: DataItem | None = None,
+    method: str = "in_app",
+    notice_version: str = "",
+) -> Consent:
+    if not ProcessingActivity.objects.filter(purpose=purpose).exists():
+        raise VaultError(f"purpose '{purpose}' is not in the processing register")
+    if granted_at > now:
+        raise VaultError("consent cannot be granted in the future")
+    with transaction.atomic():
+        consent = Consent.objects.create(
+            subject=subject,
+            item=item,
+            purpose=purpose,
+            granted_at=granted_at,
+            method=method,
+            notice_version=notice_version,
+            recorded_at=now,
+        )
+        audit.record(
+            "consent.recorded",
+            actor=actor,
+            now=now,
+            object_type="consent",
+            object_id=consent.pk,
+            subject_ref=subject.reference,
+            data={"purpose": purpose, "item": str(item.pk) if item else ""},
+        )
+    return consent
+
+
+def withdraw_consent(consent: Consent, *, actor: str, now: datetime) -> bool:
+    """G-CW: withdrawal takes effect at once for future processing."""
+    with transaction.atomic():
+        updated = Consent.objects.filter(pk=consent.pk, withdrawn_at__isnull=True).update(withdrawn_at=now)
+        if not updated:
+            return False
+        audit.record(
+            "consent.withdrawn",
+            actor=actor,
+            now=now,
+            object_type="consent",
+            object_id=consent.pk,
+            subject_ref=consent.subject.reference,
+            data={"purpose": consent.purpose},
+        )
+    consent.withdrawn_at = now
+    return True
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    legal_basis: str
+    reasons: list[str]
+
+
+def processing_allowed(subject: Subject, purpose: str, *, now: datetime, item: DataItem | None = None) -> Decision:
+    """May the platform process ``subject`` (and, if given, ``item``) for ``purpose`` right now?
+
+    Answered from the register and the consent records: the purpose must be registered; a consent-based
+    purpose needs the subject's active consent and, for an item, the active consent of every person the
+    item belongs to (each person depicted in a photo). Erased or being-erased subjects are never allowed.
+    Objection and restriction flags join this answer when those rights are implemented.
+    """
+    reasons: list[str] = []
+    activity = ProcessingActivity.objects.filter(purpose=purpose).first()
+    if activity is None:
+        return Decision(False, "", [f"purpose '{purpose}' is not in the processing register"])
+    people = [subject]
+    if item is not None:
+        people += [h.subject for h in item.holders.select_related("subject") if h.subject_id != subject.pk]
+        if item.purged_at is not None:
+            reasons.append("the item has been deleted")
+    for person in people:
+        if person.erased_at is not None or person.writes_blocked_at is not None:
+            reasons.append(f"subject {person.reference} is erased or being erased")
+    if activity.needs_consent:
+        for person in people:
+            consents = Consent.objects.active(now).filter(subject=person, purpose=purpose)
+            consents = consents.filter(Q(item__isnull=True) | Q(item=item)) if item else consents.filter(item=None)
+            if not consents.exists():
+                reasons.append(f"no active consent from subject {person.reference} for '{purpose}'")
+    return Decision(not reasons, activity.legal_basis, reasons)
