@@ -7,7 +7,7 @@ import hmac
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +48,9 @@ def record(
     """Append one event in the caller's transaction. ``data`` holds ids, kinds and counts only."""
     if now.tzinfo is None:
         raise ValueError("audit times must be aware")
+    # Hash the instant as the database will give it back (UTC): an aware time in another zone would
+    # otherwise hash as "+01:00" at write time and "+00:00" at verification, a false "edited" break.
+    now = now.astimezone(UTC)
     with transaction.atomic():
         _lock_chain()
         head = Event.objects.order_by("-id").values_list("hash", flat=True).first()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.db import models
 
-from dsr.models import Consent, DataItem, Holding, Subject, SubjectKey
+from dsr.models import Case, Consent, DataItem, Holding, OutboundMessage, Subject, SubjectKey
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,19 @@ def _describe_identity(subject: Subject) -> dict[str, int]:
     return {"identifiers": int(bool(subject.email)) + int(bool(subject.account_id))}
 
 
+def _describe_cases(subject: Subject) -> dict[str, int]:
+    return {
+        "cases": Case.objects.filter(subject=subject).count(),
+        "messages": OutboundMessage.objects.filter(case__subject=subject).count(),
+    }
+
+
 HOLDERS: tuple[Holder, ...] = (
     Holder("identity", (Subject, SubjectKey), _describe_identity),
     Holder("vault", (DataItem, Holding), _describe_items),
     Holder("consents", (Consent,), _describe_consents),
+    # Case records are kept for accountability (CCPA §7101: 24 months) and anonymised, not deleted.
+    Holder("cases", (Case, OutboundMessage), _describe_cases),
 )
 
 

@@ -12,6 +12,8 @@ from dsr import retention
 SCHEDULES = {
     # name: (function path, schedule type, minutes)
     "dsr.purge_expired": ("dsr.jobs.purge_expired", "I", 15),
+    "dsr.daily_digest": ("dsr.jobs.daily_digest", "D", None),
+    "dsr.redeliver_messages": ("dsr.jobs.redeliver_messages", "I", 10),
 }
 
 
@@ -21,13 +23,47 @@ def purge_expired() -> str:
     return f"purged={purged}"
 
 
+def deliver_message(message_id: str) -> str:
+    """Send one outbox message (id only in the task arguments)."""
+    from dsr import emails
+
+    return "sent" if emails.deliver(message_id) else "not sent"
+
+
+def redeliver_messages() -> str:
+    """Reconciler: retry outbox messages whose delivery failed or whose task was lost."""
+    from datetime import timedelta
+
+    from dsr import emails
+    from dsr.models import OutboundMessage
+
+    cutoff = timezone.now() - timedelta(minutes=5)
+    ids = list(
+        OutboundMessage.objects.filter(sent_at__isnull=True, created_at__lt=cutoff, attempts__lt=10)
+        .values_list("pk", flat=True)[:200]
+    )
+    return f"sent={sum(emails.deliver(str(i)) for i in ids)} of {len(ids)}"
+
+
+def daily_digest() -> str:
+    from dsr.digest import send_digest
+
+    return f"queued={send_digest(now=timezone.now())}"
+
+
 def ensure_schedules() -> int:
     """Create or update the recurring schedules; safe to call at every start."""
     from django_q.models import Schedule
 
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    now = timezone.now()
     for name, (func, schedule_type, minutes) in SCHEDULES.items():
-        Schedule.objects.update_or_create(
-            name=name,
-            defaults={"func": func, "schedule_type": schedule_type, "minutes": minutes, "repeats": -1},
-        )
+        defaults = {"func": func, "schedule_type": schedule_type, "minutes": minutes, "repeats": -1}
+        if schedule_type == "D":
+            first = now.replace(hour=settings.DSR_DIGEST_HOUR_UTC, minute=0, second=0, microsecond=0)
+            defaults["next_run"] = first if first > now else first + timedelta(days=1)
+        Schedule.objects.update_or_create(name=name, defaults=defaults)
     return len(SCHEDULES)

@@ -178,6 +178,8 @@ DSR_CONSERVATIVE_EXTENSION = env_bool("DSR_CONSERVATIVE_EXTENSION", True)
 DSR_CCPA_ROLL_WEEKEND = env_bool("DSR_CCPA_ROLL_WEEKEND", False)
 DSR_CCPA_STRICT_BUSINESS_DAYS = env_bool("DSR_CCPA_STRICT_BUSINESS_DAYS", False)
 DSR_AT_RISK_DAYS = env_int("DSR_AT_RISK_DAYS", 5)
+DSR_BASE_URL = env("DSR_BASE_URL", "http://127.0.0.1:8000")
+DSR_DIGEST_HOUR_UTC = env_int("DSR_DIGEST_HOUR_UTC", 7)
 
 # --- controller identity (used in notices) ------------------------------------------------------
 DSR_CONTROLLER_NAME = env("DSR_CONTROLLER_NAME", "Example Photo Platform Ltd")

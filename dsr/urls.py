@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from dsr.views import api, openapi, staff
+from dsr.views import api, api_cases, openapi, staff
 
 urlpatterns = [
     path("", staff.home, name="home"),
@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/v1/items/<str:item_id>/derived", api.item_derived, name="api-item-derived"),
     path("api/v1/consents", api.consents, name="api-consents"),
     path("api/v1/consents/<str:consent_id>/withdraw", api.consent_withdraw, name="api-consent-withdraw"),
+    path("api/v1/cases", api_cases.cases, name="api-cases"),
+    path("api/v1/cases/<str:case_id>", api_cases.case_detail, name="api-case"),
     # operator console (issue 3 §5)
     path("staff/login/", staff.login_view, name="staff-login"),
     path("staff/logout/", staff.logout_view, name="staff-logout"),

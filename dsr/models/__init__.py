@@ -2,10 +2,28 @@
 
 from dsr.models.api import ApiToken
 from dsr.models.audit import Event
+from dsr.models.cases import (
+    Case,
+    CaseDeadline,
+    CaseState,
+    Channel,
+    FiledBy,
+    OutboundMessage,
+    Outcome,
+    RegimeDefinition,
+)
 from dsr.models.register import CategoryPolicy, DataCategory, LegalBasis, ProcessingActivity, Recipient
 from dsr.models.vault import Consent, DataItem, Derivation, Holding, Subject, SubjectKey
 
 __all__ = [
+    "Case",
+    "CaseDeadline",
+    "CaseState",
+    "Channel",
+    "FiledBy",
+    "OutboundMessage",
+    "Outcome",
+    "RegimeDefinition",
     "ApiToken",
     "CategoryPolicy",
     "Consent",

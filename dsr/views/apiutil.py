@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -97,7 +97,7 @@ def parse_instant(value: Any, field: str) -> datetime:
         raise ApiError(400, "invalid_field", f"'{field}' must be an ISO 8601 date-time", field=field)
     if parsed.tzinfo is None:
         raise ApiError(400, "invalid_field", f"'{field}' needs a time zone offset (e.g. Z)", field=field)
-    return parsed.astimezone(timezone.UTC)
+    return parsed.astimezone(UTC)
 
 
 def optional_str(body: dict[str, Any], field: str, max_len: int = 254) -> str | None:

@@ -1,0 +1,83 @@
+"""Notices to subjects and operators, rendered from template triplets in templates/emails/<name>/.
+
+Messages go to the outbox (OutboundMessage) inside the caller's transaction and are sent by a job after
+commit, so a notice exists if and only if the state change that caused it committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from dsr.models import Case, OutboundMessage
+
+
+def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    ctx = {
+        "controller_name": settings.DSR_CONTROLLER_NAME,
+        "controller_contact": settings.DSR_CONTROLLER_CONTACT,
+        "dpo_contact": settings.DSR_DPO_CONTACT,
+        "supervisory_authority": settings.DSR_SUPERVISORY_AUTHORITY,
+        **context,
+    }
+    subject = " ".join(render_to_string(f"emails/{name}/subject.txt", ctx).split())
+    text = render_to_string(f"emails/{name}/body.txt", ctx)
+    html = render_to_string(f"emails/{name}/body.html", ctx)
+    return subject, text, html
+
+
+def make_message(name: str, to: str, context: dict[str, Any]) -> EmailMultiAlternatives:
+    subject, text, html = render(name, context)
+    msg = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
+    msg.attach_alternative(html, "text/html")
+    return msg
+
+
+def queue(name: str, *, to: str, context: dict[str, Any], now: datetime, case: Case | None = None) -> OutboundMessage:
+    """Render into the outbox and schedule delivery once the surrounding transaction commits."""
+    subject, text, html = render(name, context)
+    message = OutboundMessage.objects.create(
+        case=case, template=name, to=to, subject_line=subject, body_text=text, body_html=html, created_at=now
+    )
+    message_id = str(message.pk)
+    transaction.on_commit(lambda: enqueue_delivery(message_id))
+    return message
+
+
+def enqueue_delivery(message_id: str) -> None:
+    from django_q.tasks import async_task
+
+    # ``sync`` is read per call (django-q2 reads its own Conf once at import, too early for tests).
+    async_task("dsr.jobs.deliver_message", message_id, task_name=f"deliver-{message_id}",
+               sync=bool(settings.Q_CLUSTER.get("sync")))
+
+
+def deliver(message_id: str) -> bool:
+    """Send one queued message. Idempotent: an already-sent message is not sent again. Failures keep
+    it queued with a counter and a short error kind (never the address) for the reconciler and the console."""
+    with transaction.atomic():
+        message = OutboundMessage.objects.select_for_update().filter(pk=message_id, sent_at__isnull=True).first()
+        if message is None:
+            return False
+        message.attempts += 1
+        try:
+            email = EmailMultiAlternatives(
+                message.subject_line, message.body_text, settings.DEFAULT_FROM_EMAIL, [message.to]
+            )
+            if message.body_html:
+                email.attach_alternative(message.body_html, "text/html")
+            email.send()
+        except Exception as exc:  # noqa: BLE001 - any transport failure keeps the message queued
+            message.last_error = type(exc).__name__[:200]
+            message.save(update_fields=["attempts", "last_error"])
+            return False
+        message.sent_at = timezone.now()
+        message.last_error = ""
+        message.save(update_fields=["attempts", "last_error", "sent_at"])
+    return True

@@ -1,0 +1,104 @@
+"""Filing rights requests from other systems: POST /api/v1/cases, GET /api/v1/cases/{id} (issue 3 §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from dsr import vault, workflow
+from dsr.models import Case, Subject
+from dsr.views.apiutil import ApiError, actor_of, api_view, json_body, optional_str, parse_instant, parse_uuid
+
+
+def case_json(case: Case) -> dict[str, Any]:
+    rows = workflow.current_deadlines(case)
+    return {
+        "id": str(case.pk),
+        "reference": case.reference,
+        "kind": case.kind,
+        "regimes": case.regimes,
+        "state": case.state,
+        "subject": str(case.subject_id) if case.subject_id else None,
+        "channel": case.channel,
+        "filed_by": case.filed_by,
+        "received_at": case.received_at.isoformat().replace("+00:00", "Z"),
+        "due_dates": [
+            {"regime": r.regime, "rule": r.rule, "purpose": r.purpose, "due_on": r.due_on.isoformat(),
+             "basis": r.basis, "met_at": r.met_at.isoformat() if r.met_at else None}
+            for r in rows
+        ],
+        "governing_due_on": case.due_on.isoformat(),
+        "governing_rule": case.due_rule,
+        "governing_regime": case.due_regime,
+        "acknowledged_at": case.acknowledged_at.isoformat() if case.acknowledged_at else None,
+        "outcome": case.outcome or None,
+    }
+
+
+def _subject_from(body: dict[str, Any], request: HttpRequest) -> Subject:
+    ident = body.get("subject")
+    if not isinstance(ident, dict):
+        raise ApiError(400, "invalid_field", "'subject' must be an object with 'email' or 'account_id'",
+                       field="subject")
+    if ident.get("id"):
+        subject = Subject.objects.filter(pk=parse_uuid(ident["id"], "subject.id")).first()
+        if subject is None:
+            raise ApiError(404, "not_found", "no subject with that id", field="subject")
+        return subject
+    email = optional_str(ident, "email")
+    account_id = optional_str(ident, "account_id", 128)
+    if not email and not account_id:
+        raise ApiError(400, "invalid_field", "'subject' needs 'email' or 'account_id'", field="subject")
+    try:
+        subject, _ = vault.find_or_create_subject(actor=actor_of(request), now=request.now, email=email,
+                                                  account_id=account_id)
+    except (vault.VaultError, ValueError) as exc:
+        raise ApiError(400, "invalid_field", str(exc), field="subject") from exc
+    return subject
+
+
+@api_view({"POST"})
+def cases(request: HttpRequest) -> HttpResponse:
+    body = json_body(request)
+    kind = body.get("kind")
+    regimes = body.get("regimes")
+    if not isinstance(kind, str) or not kind:
+        raise ApiError(400, "invalid_field", "'kind' is required", field="kind")
+    if not isinstance(regimes, list) or not regimes or not all(isinstance(r, str) for r in regimes):
+        raise ApiError(400, "invalid_field", "'regimes' must be a non-empty list of regime names", field="regimes")
+    received_at = parse_instant(body["received_at"], "received_at") if body.get("received_at") else request.now
+    details = body.get("details") or ""
+    if not isinstance(details, str) or len(details) > 10_000:
+        raise ApiError(400, "invalid_field", "'details' must be text of at most 10,000 characters", field="details")
+    # Validate everything that needs no write before the subject may be created.
+    try:
+        workflow.validate_request(kind=kind, regimes=regimes)
+    except workflow.WorkflowError as exc:
+        raise ApiError(422, "unsupported_request", str(exc)) from exc
+    subject = _subject_from(body, request)
+    try:
+        case, created = workflow.submit_case(
+            kind=kind,
+            regimes=regimes,
+            subject=subject,
+            received_at=received_at,
+            channel=optional_str(body, "channel", 20) or "api",
+            filed_by=optional_str(body, "filed_by", 10) or "subject",
+            agent_name=optional_str(body, "agent_name", 200) or "",
+            details=details,
+            idempotency_key=optional_str(body, "idempotency_key", 100) or request.headers.get("Idempotency-Key"),
+            actor=actor_of(request),
+            now=request.now,
+        )
+    except workflow.WorkflowError as exc:
+        raise ApiError(422, "unsupported_request", str(exc)) from exc
+    return JsonResponse(case_json(case), status=201 if created else 200)
+
+
+@api_view({"GET"})
+def case_detail(request: HttpRequest, case_id: str) -> HttpResponse:
+    case = Case.objects.filter(pk=parse_uuid(case_id, "case")).first()
+    if case is None:
+        raise ApiError(404, "not_found", "no such case")
+    return JsonResponse(case_json(case))

@@ -1,0 +1,603 @@
+"""The rights-request verbs (design.md "Where logic lives"). Each verb is atomic, takes keyword-only
+``actor`` and ``now``, validates before it changes anything, and writes its audit event in the same
+transaction. Views and the API call exactly one verb.
+
+Rule ids (G-ACC, G-REF, C-ACK, …) refer to ../shared/reference/legal-matrix.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from dsr import audit, deadlines, emails
+from dsr.deadlines import ClockOptions, DueDate, Kind, Purpose, Regime
+from dsr.models import Case, CaseDeadline, CaseState, Channel, FiledBy, Outcome, RegimeDefinition, Subject
+from dsr.models.cases import OPEN_STATES
+
+Actor = User | str
+
+
+class WorkflowError(Exception):
+    """A refused transition; the message says why and is safe to show to the operator."""
+
+
+# --- settings → pure clock options ---------------------------------------------------------------
+
+
+def clock_options() -> ClockOptions:
+    return ClockOptions(
+        eu_country=settings.DSR_CONTROLLER_COUNTRY,
+        eu_subdivision=settings.DSR_CONTROLLER_SUBDIVISION,
+        eu_time_zone=settings.DSR_TIME_ZONE,
+        ccpa_time_zone=settings.DSR_CCPA_TIME_ZONE,
+        conservative_extension=settings.DSR_CONSERVATIVE_EXTENSION,
+        ccpa_roll_weekend=settings.DSR_CCPA_ROLL_WEEKEND,
+        ccpa_business_days_strict=settings.DSR_CCPA_STRICT_BUSINESS_DAYS,
+    )
+
+
+def local_today(now: datetime, regime: Regime | str | None = None) -> date:
+    """The statutory 'today' in the regime's zone (the controller's zone by default)."""
+    opts = clock_options()
+    tz = {
+        Regime.CCPA: opts.ccpa_time_zone,
+        Regime.UK_GDPR: opts.uk_time_zone,
+    }.get(Regime(regime) if regime else Regime.EU_GDPR, opts.eu_time_zone)
+    return deadlines.receipt_date(now, tz)
+
+
+# --- refusal grounds --------------------------------------------------------------------------------
+
+GDPR_REGIMES = frozenset({Regime.EU_GDPR, Regime.UK_GDPR})
+
+
+@dataclass(frozen=True)
+class Ground:
+    code: str
+    label: str
+    regimes: frozenset[Regime]
+    kinds: frozenset[Kind] | None = None  # None: any kind
+
+
+_ALL = frozenset(Regime)
+REFUSAL_GROUNDS: tuple[Ground, ...] = (
+    Ground("art12_5_unfounded", "Manifestly unfounded — Art. 12(5)", GDPR_REGIMES),
+    Ground("art12_5_excessive", "Manifestly excessive (repetitive) — Art. 12(5)", GDPR_REGIMES),
+    Ground("art11_2_cannot_identify", "Cannot identify the data subject — Art. 11(2), 12(2)", GDPR_REGIMES),
+    Ground("art17_3_a_expression", "Freedom of expression and information — Art. 17(3)(a)", GDPR_REGIMES,
+           frozenset({Kind.ERASURE})),
+    Ground("art17_3_b_legal_obligation", "Legal obligation / public task — Art. 17(3)(b)", GDPR_REGIMES,
+           frozenset({Kind.ERASURE})),
+    Ground("art17_3_c_public_health", "Public health — Art. 17(3)(c)", GDPR_REGIMES, frozenset({Kind.ERASURE})),
+    Ground("art17_3_d_archiving", "Archiving, research or statistics — Art. 17(3)(d)", GDPR_REGIMES,
+           frozenset({Kind.ERASURE})),
+    Ground("art17_3_e_legal_claims", "Establishment, exercise or defence of legal claims — Art. 17(3)(e)",
+           GDPR_REGIMES, frozenset({Kind.ERASURE})),
+    Ground("art21_1_compelling_grounds", "Compelling legitimate grounds override — Art. 21(1)", GDPR_REGIMES,
+           frozenset({Kind.OBJECTION})),
+    Ground("art20_not_applicable", "Portability does not apply (basis not consent/contract) — Art. 20(1)",
+           GDPR_REGIMES, frozenset({Kind.PORTABILITY})),
+    Ground("art15_4_rights_of_others", "Would adversely affect the rights of others — Art. 15(4)/20(4)",
+           GDPR_REGIMES, frozenset({Kind.ACCESS, Kind.PORTABILITY})),
+    Ground("art23_restriction", "Restriction under Union or Member State law — Art. 23", GDPR_REGIMES),
+    Ground("ccpa_unverifiable", "Identity could not be verified — §7022(a)/§7024(a)", frozenset({Regime.CCPA}),
+           frozenset({Kind.ACCESS, Kind.ERASURE, Kind.RECTIFICATION})),
+    Ground("ccpa_not_consumer", "Not made by a consumer or an authorized agent — §7063", frozenset({Regime.CCPA})),
+    Ground("ccpa_exempt", "Exempt information — Civ. Code §1798.145", frozenset({Regime.CCPA})),
+    Ground("ccpa_unfounded_excessive", "Manifestly unfounded or excessive — Civ. Code §1798.145(h)",
+           frozenset({Regime.CCPA})),
+    Ground("ccpa_fraud", "Documented good-faith belief of fraud — §7026(e)/§7027(h)", frozenset({Regime.CCPA}),
+           frozenset({Kind.OPT_OUT_SALE_SHARING, Kind.LIMIT_SENSITIVE})),
+    Ground("other", "Other ground (explained in the reason)", _ALL),
+)
+GROUNDS_BY_CODE = {g.code: g for g in REFUSAL_GROUNDS}
+
+
+def grounds_for(case: Case) -> list[Ground]:
+    regimes = {Regime(r) for r in case.regimes}
+    kind = Kind(case.kind)
+    return [g for g in REFUSAL_GROUNDS if g.regimes & regimes and (g.kinds is None or kind in g.kinds)]
+
+
+VERIFICATION_METHODS = {
+    "account_reauth": "Signed-in session with re-authentication",
+    "email_code": "One-time code to the address on file",
+    "data_points_2": "Matched 2 data points on file (reasonable certainty, §7062)",
+    "data_points_3_declaration": "Matched 3 data points + signed declaration (reasonably high certainty, §7062)",
+    "agent_mandate_confirmed": "Agent's signed mandate + subject confirmed directly (§7063)",
+    "not_required": "Not required for this kind (opt-out / limit, C-OPT)",
+}
+
+# Kinds for which CCPA forbids verification (C-OPT / C-LIM); GDPR G-DM suppression is immediate.
+NO_VERIFICATION_KINDS = frozenset({Kind.OPT_OUT_SALE_SHARING, Kind.LIMIT_SENSITIVE})
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def actor_label(actor: Actor) -> str:
+    return f"staff:{actor.pk}" if isinstance(actor, User) else str(actor)
+
+
+def _event(case: Case, event: str, *, actor: Actor, now: datetime, **data: Any) -> None:
+    audit.record(
+        f"case.{event}",
+        actor=actor_label(actor),
+        now=now,
+        object_type="case",
+        object_id=case.pk,
+        subject_ref=case.subject_ref,
+        data=data,
+    )
+
+
+def _locked(case: Case) -> Case:
+    return Case.objects.select_for_update().get(pk=case.pk)
+
+
+def _require_open(case: Case) -> None:
+    if case.state not in OPEN_STATES:
+        raise WorkflowError(f"case {case.reference} is {case.get_state_display().lower()}; it can no longer change")
+
+
+def _require_text(value: str, what: str, min_len: int = 10) -> str:
+    value = (value or "").strip()
+    if len(value) < min_len:
+        raise WorkflowError(f"{what} is required (at least {min_len} characters)")
+    return value
+
+
+def due_from_row(row: CaseDeadline, kind: str) -> DueDate:
+    return DueDate(
+        regime=Regime(row.regime),
+        rule=row.rule,
+        purpose=Purpose(row.purpose),
+        due_on=row.due_on,
+        basis=row.basis,
+        kind=Kind(kind),
+        unrolled_on=row.unrolled_on,
+    )
+
+
+def _save_deadlines(case: Case, dates: Iterable[DueDate], now: datetime) -> list[CaseDeadline]:
+    return CaseDeadline.objects.bulk_create(
+        [
+            CaseDeadline(case=case, regime=d.regime.value, rule=d.rule, purpose=d.purpose.value, due_on=d.due_on,
+                         unrolled_on=d.unrolled_on, basis=d.basis, created_at=now)
+            for d in dates
+        ]
+    )
+
+
+def current_deadlines(case: Case) -> list[CaseDeadline]:
+    return list(case.deadlines.filter(superseded_at__isnull=True).order_by("due_on", "regime", "purpose"))
+
+
+def _set_governing(case: Case) -> DueDate:
+    gov = deadlines.governing(due_from_row(r, case.kind) for r in current_deadlines(case))
+    case.due_on, case.due_rule, case.due_regime = gov.due_on, gov.rule, gov.regime.value
+    return gov
+
+
+def _subject_address(case: Case) -> str | None:
+    """Notices go only to the address already on file, never to one given with the request."""
+    subject = case.subject
+    return subject.email if subject and subject.email else None
+
+
+def _notice_context(case: Case, **extra: Any) -> dict[str, Any]:
+    rows = current_deadlines(case)
+    response = [r for r in rows if r.purpose in (Purpose.RESPONSE, Purpose.EXTENDED_RESPONSE)]
+    return {"case": case, "kind_label": case.get_kind_display(), "deadlines": rows, "response_dates": response,
+            "governing_due_on": case.due_on, **extra}
+
+
+def new_reference() -> str:
+    return "DSR-" + secrets.token_hex(4).upper()
+
+
+# --- verbs -----------------------------------------------------------------------------------------
+
+
+def validate_request(*, kind: str, regimes: list[str]) -> list[str]:
+    """Check kind × regimes before anything is written; returns the regimes de-duplicated."""
+    if not regimes:
+        raise WorkflowError("at least one regime is required")
+    regimes = list(dict.fromkeys(regimes))
+    for r in regimes:
+        if r not in Regime._value2member_map_:
+            raise WorkflowError(f"unknown regime '{r}'; use one of {', '.join(x.value for x in Regime)}")
+    inactive = set(regimes) - set(RegimeDefinition.objects.filter(code__in=regimes, active=True)
+                                    .values_list("code", flat=True))
+    if inactive:
+        raise WorkflowError(f"regime {', '.join(sorted(inactive))} is switched off in this installation")
+    if kind not in Kind._value2member_map_:
+        raise WorkflowError(f"unknown kind '{kind}'; use one of {', '.join(k.value for k in Kind)}")
+    for regime in regimes:
+        try:
+            deadlines.check_supported(regime, kind)
+        except deadlines.UnsupportedKind as exc:
+            raise WorkflowError(str(exc)) from exc
+    return regimes
+
+
+def submit_case(
+    *,
+    kind: str,
+    regimes: list[str],
+    subject: Subject,
+    received_at: datetime,
+    actor: Actor,
+    now: datetime,
+    channel: str = Channel.API,
+    filed_by: str = FiledBy.SUBJECT,
+    agent_name: str = "",
+    details: str = "",
+    idempotency_key: str | None = None,
+) -> tuple[Case, bool]:
+    """File a request. Steps: validate kind × regimes (UnsupportedKind), compute every statutory date
+    for every regime and store each with its rule and basis, cache the earliest response date as the
+    governing one (§1.4), write ``case.submitted``, and queue the acknowledgement (C-ACK; good practice
+    for GDPR) to the address on file with the expected date. Returns (case, created); an idempotency key
+    already seen returns the existing case, also under a concurrent duplicate."""
+    if idempotency_key:
+        existing = Case.objects.filter(idempotency_key=idempotency_key).first()
+        if existing:
+            return existing, False
+    regimes = validate_request(kind=kind, regimes=regimes)
+    if received_at.tzinfo is None:
+        raise WorkflowError("received_at needs a time zone")
+    if received_at > now:
+        raise WorkflowError("received_at is in the future")
+    if channel not in Channel.values:
+        raise WorkflowError(f"unknown channel '{channel}'; use one of {', '.join(Channel.values)}")
+    if filed_by not in FiledBy.values:
+        raise WorkflowError("filed_by must be 'subject' or 'agent'")
+    if filed_by == FiledBy.AGENT and not agent_name.strip():
+        raise WorkflowError("a request filed by an authorized agent must name the agent")
+    try:
+        dates = deadlines.due_dates_for_case(regimes, kind, received_at, clock_options())
+    except deadlines.UnsupportedKind as exc:
+        raise WorkflowError(str(exc)) from exc
+    gov = deadlines.governing(dates)
+    try:
+        with transaction.atomic():
+            case = Case.objects.create(
+                id=uuid.uuid4(),
+                reference=new_reference(),
+                kind=kind,
+                regimes=regimes,
+                subject=subject,
+                subject_ref=subject.reference,
+                channel=channel,
+                filed_by=filed_by,
+                agent_name=agent_name.strip(),
+                details=details,
+                received_at=received_at,
+                created_at=now,
+                state=CaseState.RECEIVED,
+                idempotency_key=idempotency_key or None,
+                due_on=gov.due_on,
+                due_rule=gov.rule,
+                due_regime=gov.regime.value,
+            )
+            _save_deadlines(case, dates, now)
+            _event(case, "submitted", actor=actor, now=now, kind=kind, regimes=regimes, channel=channel,
+                   filed_by=filed_by, governing_due_on=gov.due_on.isoformat(), governing_rule=gov.rule)
+            _acknowledge(case, actor=actor, now=now)
+    except IntegrityError:
+        if idempotency_key:
+            existing = Case.objects.filter(idempotency_key=idempotency_key).first()
+            if existing:
+                return existing, False
+        raise
+    return case, True
+
+
+def _acknowledge(case: Case, *, actor: Actor, now: datetime) -> None:
+    address = _subject_address(case)
+    if address is None:
+        _event(case, "acknowledgement_pending", actor=actor, now=now, reason="no_address_on_file")
+        return
+    emails.queue("acknowledgement", to=address, context=_notice_context(case), now=now, case=case)
+    case.acknowledged_at = now
+    case.save(update_fields=["acknowledged_at"])
+    CaseDeadline.objects.filter(case=case, purpose=Purpose.ACKNOWLEDGEMENT, met_at__isnull=True).update(met_at=now)
+    _event(case, "acknowledged", actor=actor, now=now, channel="email")
+
+
+def record_acknowledgement(case: Case, *, channel: str, actor: Actor, now: datetime) -> Case:
+    """For requests with no address on file: the operator records how receipt was confirmed (C-ACK may be
+    oral for phone requests)."""
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if case.acknowledged_at:
+            raise WorkflowError("receipt was already acknowledged")
+        case.acknowledged_at = now
+        case.save(update_fields=["acknowledged_at"])
+        CaseDeadline.objects.filter(case=case, purpose=Purpose.ACKNOWLEDGEMENT, met_at__isnull=True).update(
+            met_at=now)
+        _event(case, "acknowledged", actor=actor, now=now, channel=channel[:32])
+    return case
+
+
+def assign_case(case: Case, *, assignee: User | None, actor: Actor, now: datetime) -> Case:
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        case.assignee = assignee
+        case.save(update_fields=["assignee"])
+        _event(case, "assigned", actor=actor, now=now, assignee=assignee.pk if assignee else None)
+    return case
+
+
+def request_verification(case: Case, *, actor: Actor, now: datetime) -> Case:
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if case.state not in (CaseState.RECEIVED, CaseState.IN_PROGRESS):
+            raise WorkflowError("verification can only be requested for a received or in-progress case")
+        if Kind(case.kind) in NO_VERIFICATION_KINDS:
+            raise WorkflowError("opt-out and limit requests must not be verified (C-OPT / C-LIM)")
+        case.state = CaseState.AWAITING_VERIFICATION
+        case.save(update_fields=["state"])
+        _event(case, "verification_requested", actor=actor, now=now)
+    return case
+
+
+def verify_identity(case: Case, *, method: str, actor: User, now: datetime) -> Case:
+    """Record that identity was verified: the method and who, never an ID image (EDPB-ACCESS §§76-79)."""
+    if method not in VERIFICATION_METHODS:
+        raise WorkflowError(f"unknown verification method; use one of {', '.join(VERIFICATION_METHODS)}")
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if case.verified_at:
+            raise WorkflowError("identity was already verified")
+        if method == "not_required" and Kind(case.kind) not in NO_VERIFICATION_KINDS:
+            raise WorkflowError("verification is required for this kind of request")
+        case.verified_at, case.verification_method, case.verified_by = now, method, actor
+        if case.state in (CaseState.RECEIVED, CaseState.AWAITING_VERIFICATION):
+            case.state = CaseState.IN_PROGRESS
+        case.save(update_fields=["verified_at", "verification_method", "verified_by", "state"])
+        _event(case, "identity_verified", actor=actor, now=now, method=method)
+    return case
+
+
+def extend_case(case: Case, *, reason: str, actor: Actor, now: datetime) -> Case:
+    """Extend (G-ACC etc. +2 months; C-KNOW/C-DEL/C-COR +45 days). Steps: refuse unless every regime
+    of the case allows an extension and today is on or before each initial response date (the notice
+    must reach the subject within the first period, Art. 12(3) / §7021(b)); store each EXTENDED_RESPONSE
+    date, mark the extension-notice duty met, recompute the governing date, queue the notice with the
+    reasons, write ``case.extended``."""
+    reason = _require_text(reason, "a reason for the extension")
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if case.extended_at:
+            raise WorkflowError("the case was already extended; the law allows one extension")
+        if case.state == CaseState.PAUSED:
+            raise WorkflowError("resume the case before extending it")
+        blocked = [r for r in case.regimes if not deadlines.can_extend(r, case.kind)]
+        if blocked:
+            raise WorkflowError(f"no extension exists for this kind under {', '.join(blocked)}")
+        rows = current_deadlines(case)
+        for row in rows:
+            if row.purpose == Purpose.RESPONSE and local_today(now, row.regime) > row.due_on:
+                raise WorkflowError(
+                    f"the initial deadline ({row.due_on:%d %b %Y}, {row.rule}) has passed; an extension "
+                    "must be notified before it"
+                )
+        new_dates = []
+        for regime in case.regimes:
+            extended = deadlines.extended_due(regime, case.kind, case.received_at, clock_options())
+            if case.paused_days:
+                extended = deadlines.paused_due(extended, case.paused_days, opts=clock_options())
+            new_dates.append(extended)
+        _save_deadlines(case, new_dates, now)
+        CaseDeadline.objects.filter(case=case, purpose=Purpose.EXTENSION_NOTICE, superseded_at__isnull=True,
+                                    met_at__isnull=True).update(met_at=now)
+        gov = _set_governing(case)
+        case.state = CaseState.EXTENDED
+        case.extended_at, case.extension_reason = now, reason
+        case.save(update_fields=["state", "extended_at", "extension_reason", "due_on", "due_rule", "due_regime"])
+        address = _subject_address(case)
+        if address:
+            emails.queue("extension_notice", to=address, context=_notice_context(case, reason=reason), now=now,
+                         case=case)
+        _event(case, "extended", actor=actor, now=now, governing_due_on=gov.due_on.isoformat(),
+               governing_rule=gov.rule, notice_sent=bool(address))
+    return case
+
+
+def pause_case(case: Case, *, justification: str, actor: Actor, now: datetime) -> Case:
+    """Lawful pause while awaiting identity information or clarification (EDPB-ACCESS §159, UK Art. 12A).
+    GDPR only: CCPA's clock runs regardless of verification (§7021(b), legal-matrix §11.1)."""
+    justification = _require_text(justification, "a justification for the pause")
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if case.state == CaseState.PAUSED:
+            raise WorkflowError("the case is already paused")
+        blocked = [r for r in case.regimes if not deadlines.can_pause(r)]
+        if blocked:
+            raise WorkflowError("CCPA does not allow the clock to be paused (§7021(b)); the case cannot pause")
+        case.state_before_pause, case.state = case.state, CaseState.PAUSED
+        case.paused_at, case.pause_reason = now, justification
+        case.save(update_fields=["state", "state_before_pause", "paused_at", "pause_reason"])
+        _event(case, "paused", actor=actor, now=now)
+    return case
+
+
+def resume_case(case: Case, *, actor: Actor, now: datetime) -> Case:
+    """End a pause: every GDPR date still running moves by the paused calendar days (then rolls to a
+    working day); the old dates stay, superseded, in the history."""
+    with transaction.atomic():
+        case = _locked(case)
+        if case.state != CaseState.PAUSED or case.paused_at is None:
+            raise WorkflowError("the case is not paused")
+        days = (local_today(now) - local_today(case.paused_at)).days
+        if days > 0:
+            replaced, fresh = [], []
+            for row in current_deadlines(case):
+                if row.met_at is not None:
+                    continue
+                try:
+                    moved = deadlines.paused_due(due_from_row(row, case.kind), days, opts=clock_options())
+                except ValueError:
+                    continue  # suppressions and immediate duties do not move
+                replaced.append(row.pk)
+                fresh.append(moved)
+            CaseDeadline.objects.filter(pk__in=replaced).update(superseded_at=now)
+            _save_deadlines(case, fresh, now)
+        gov = _set_governing(case)
+        case.state = case.state_before_pause or CaseState.IN_PROGRESS
+        case.paused_days += max(days, 0)
+        case.paused_at = None
+        case.state_before_pause = ""
+        case.save(update_fields=["state", "paused_days", "paused_at", "state_before_pause", "due_on", "due_rule",
+                                 "due_regime"])
+        _event(case, "resumed", actor=actor, now=now, paused_days=days, governing_due_on=gov.due_on.isoformat())
+    return case
+
+
+def mark_unfounded(case: Case, *, which: str, justification: str, actor: Actor, now: datetime) -> Case:
+    """Record that a request is manifestly unfounded or excessive (Art. 12(5)); the controller bears the
+    burden of proof, so a written justification is required. This does not close the case: refuse it (or
+    give notice of a fee) as a separate, audited decision."""
+    if which not in ("unfounded", "excessive"):
+        raise WorkflowError("choose 'unfounded' or 'excessive'")
+    justification = _require_text(justification, "a written justification (Art. 12(5) burden of proof)", 30)
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        case.unfounded, case.unfounded_justification = which, justification
+        case.save(update_fields=["unfounded", "unfounded_justification"])
+        _event(case, "marked_unfounded", actor=actor, now=now, which=which)
+    return case
+
+
+def refuse_case(case: Case, *, ground: str, reason: str, actor: Actor, now: datetime) -> Case:
+    """Refuse in whole (Art. 12(4) / CCPA denial). Steps: the ground must fit the case's regimes and kind;
+    a reason is required; an Art. 12(5) ground needs the case marked unfounded/excessive with its
+    justification first; direct-marketing objections cannot be refused (G-DM is absolute). Record the
+    outcome, queue the refusal notice (reasons, right to complain, judicial remedy), write
+    ``case.refused`` — flagging a decision made after the G-REF date."""
+    reason = _require_text(reason, "a reason for the refusal")
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if Kind(case.kind) == Kind.DIRECT_MARKETING_OBJECTION:
+            raise WorkflowError("an objection to direct marketing is absolute and cannot be refused (Art. 21(3))")
+        g = GROUNDS_BY_CODE.get(ground)
+        if g is None or g not in grounds_for(case):
+            raise WorkflowError("that refusal ground does not apply to this kind of request under its regimes")
+        if ground.startswith("art12_5") and case.unfounded != ground.rsplit("_", 1)[-1]:
+            raise WorkflowError("mark the request manifestly unfounded/excessive with a justification first")
+        late = [r.rule for r in current_deadlines(case)
+                if r.purpose == Purpose.REFUSAL and local_today(now, r.regime) > r.due_on]
+        case.state, case.outcome = CaseState.REFUSED, Outcome.DENIED
+        case.refusal_ground, case.refusal_reason = ground, reason
+        case.substantive_response_at = case.closed_at = now
+        case.save(update_fields=["state", "outcome", "refusal_ground", "refusal_reason", "substantive_response_at",
+                                 "closed_at"])
+        _mark_responded(case, now)
+        address = _subject_address(case)
+        if address:
+            emails.queue("refusal", to=address, context=_notice_context(case, ground=g, reason=reason), now=now,
+                         case=case)
+        _event(case, "refused", actor=actor, now=now, ground=ground, after_refusal_deadline=late)
+    return case
+
+
+def request_forced_erasure(case: Case, *, reason: str, actor: User, now: datetime) -> Case:
+    """Ask for an erasure to go ahead without the usual identity verification (e.g. a person who only
+    appears in someone's photo and has no account). Needs a second person's approval."""
+    reason = _require_text(reason, "a reason for forcing the erasure", 20)
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if Kind(case.kind) != Kind.ERASURE:
+            raise WorkflowError("only erasure requests can be forced")
+        case.forced_erasure_requested_by, case.forced_erasure_reason = actor, reason
+        case.forced_erasure_approved_by = None
+        case.save(update_fields=["forced_erasure_requested_by", "forced_erasure_reason", "forced_erasure_approved_by"])
+        _event(case, "forced_erasure_requested", actor=actor, now=now)
+    return case
+
+
+def approve_forced_erasure(case: Case, *, actor: User, now: datetime) -> Case:
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if case.forced_erasure_requested_by_id is None:
+            raise WorkflowError("no forced erasure was requested")
+        if case.forced_erasure_requested_by_id == actor.pk:
+            raise WorkflowError("a forced erasure needs a second person: you requested it, someone else approves")
+        case.forced_erasure_approved_by = actor
+        case.save(update_fields=["forced_erasure_approved_by"])
+        _event(case, "forced_erasure_approved", actor=actor, now=now)
+    return case
+
+
+def complete_case(case: Case, *, outcome: str = Outcome.COMPLIED_FULL, note: str = "", actor: Actor,
+                  now: datetime) -> Case:
+    """Close a case as complied with, in whole or in part. Access, portability, erasure and rectification
+    need verified identity — or, for erasure, an approved forced erasure (two people). A partial
+    compliance needs a note of what was withheld and why (Art. 12(4) applies to partial refusals)."""
+    if outcome not in (Outcome.COMPLIED_FULL, Outcome.COMPLIED_PARTIAL):
+        raise WorkflowError("outcome must be complied_full or complied_partial")
+    if outcome == Outcome.COMPLIED_PARTIAL:
+        note = _require_text(note, "what was not complied with and why")
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if case.state == CaseState.PAUSED:
+            raise WorkflowError("resume the case before completing it")
+        kind = Kind(case.kind)
+        needs_verification = kind not in NO_VERIFICATION_KINDS | {Kind.DIRECT_MARKETING_OBJECTION,
+                                                                   Kind.CONSENT_WITHDRAWAL}
+        forced_ok = kind == Kind.ERASURE and case.forced_erasure_approved_by_id is not None
+        if needs_verification and not case.verified_at and not forced_ok:
+            raise WorkflowError("verify the requester's identity first"
+                                + (" (or have a forced erasure approved by a second person)"
+                                   if kind == Kind.ERASURE else ""))
+        case.state, case.outcome = CaseState.COMPLETED, outcome
+        case.refusal_reason = note if outcome == Outcome.COMPLIED_PARTIAL else ""
+        case.substantive_response_at = case.closed_at = now
+        case.save(update_fields=["state", "outcome", "refusal_reason", "substantive_response_at", "closed_at"])
+        _mark_responded(case, now)
+        address = _subject_address(case)
+        if address:
+            emails.queue("completion", to=address, context=_notice_context(case, note=note), now=now, case=case)
+        _event(case, "completed", actor=actor, now=now, outcome=outcome, forced=forced_ok and not case.verified_at)
+    return case
+
+
+def cancel_case(case: Case, *, reason: str, actor: Actor, now: datetime) -> Case:
+    """The requester withdrew the request (or it was a duplicate)."""
+    reason = _require_text(reason, "a reason for cancelling", 5)
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        case.state, case.closed_at, case.refusal_reason = CaseState.CANCELLED, now, reason
+        case.save(update_fields=["state", "closed_at", "refusal_reason"])
+        _event(case, "cancelled", actor=actor, now=now)
+    return case
+
+
+def _mark_responded(case: Case, now: datetime) -> None:
+    CaseDeadline.objects.filter(
+        case=case, superseded_at__isnull=True, met_at__isnull=True,
+        purpose__in=[Purpose.RESPONSE, Purpose.EXTENDED_RESPONSE, Purpose.REFUSAL, Purpose.SUPPRESSION],
+    ).update(met_at=now)

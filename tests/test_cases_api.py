@@ -1,0 +1,112 @@
+"""Filing requests through POST /api/v1/cases: every date the law sets, with its rule."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from dsr.models import Case, Event, Subject
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)
+
+
+def _file(api, **body):
+    return api.post("/api/v1/cases", json.dumps(body), content_type="application/json")
+
+
+def _due(payload, regime, purpose):
+    return [d["due_on"] for d in payload["due_dates"] if d["regime"] == regime and d["purpose"] == purpose]
+
+
+@pytest.mark.parametrize("country", ["IE", "DE"])
+def test_eu_access_received_5_march_is_due_7_april_for_irish_and_german_controllers(api, settings, country):
+    settings.DSR_CONTROLLER_COUNTRY = country
+    with time_machine.travel(NOW, tick=False):
+        resp = _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": "a@example.com"},
+                     received_at="2026-03-05T10:00:00Z", channel="api")
+    assert resp.status_code == 201, resp.content
+    body = resp.json()
+    assert _due(body, "eu_gdpr", "response") == ["2026-04-07"]
+    assert body["governing_due_on"] == "2026-04-07"
+    assert body["state"] == "received"
+    rules = {d["rule"] for d in body["due_dates"]}
+    assert {"G-ACC", "G-REF"} <= rules
+    assert all(set(d) >= {"regime", "rule", "purpose", "due_on"} for d in body["due_dates"])
+    again = api.get(f"/api/v1/cases/{body['id']}").json()
+    assert again["due_dates"] == body["due_dates"] and again["governing_due_on"] == "2026-04-07"
+
+
+def test_ccpa_deletion_received_5_march_is_acknowledged_by_19_march_and_answered_by_19_april(api):
+    with time_machine.travel(NOW, tick=False):
+        resp = _file(api, kind="erasure", regimes=["ccpa"], subject={"account_id": "acct-77"},
+                     received_at="2026-03-05T10:00:00Z", channel="api")
+    assert resp.status_code == 201, resp.content
+    body = resp.json()
+    assert _due(body, "ccpa", "acknowledgement") == ["2026-03-19"]
+    assert _due(body, "ccpa", "response") == ["2026-04-19"]
+    assert body["governing_due_on"] == "2026-04-19"
+    assert {d["rule"] for d in body["due_dates"]} >= {"C-ACK", "C-DEL"}
+
+
+def test_a_request_under_two_regimes_is_governed_by_the_earliest_response_date(api):
+    with time_machine.travel(NOW, tick=False):
+        body = _file(api, kind="erasure", regimes=["eu_gdpr", "ccpa"], subject={"email": "both@example.com"},
+                     received_at="2026-03-05T10:00:00Z").json()
+    assert _due(body, "eu_gdpr", "response") == ["2026-04-07"]
+    assert _due(body, "ccpa", "response") == ["2026-04-19"]
+    assert body["governing_due_on"] == "2026-04-07" and body["governing_regime"] == "eu_gdpr"
+
+
+@pytest.mark.parametrize(
+    ("kind", "regimes", "needle"),
+    [
+        ("opt_out_sale_sharing", ["eu_gdpr"], "only under CCPA"),
+        ("restriction", ["ccpa"], "CCPA has no"),
+        ("teleport", ["eu_gdpr"], "unknown kind"),
+        ("access", ["mars_gdpr"], "unknown regime"),
+        ("access", [], "regimes"),
+    ],
+)
+def test_a_kind_a_regime_does_not_have_is_refused_clearly_and_nothing_is_created(api, kind, regimes, needle):
+    with time_machine.travel(NOW, tick=False):
+        resp = _file(api, kind=kind, regimes=regimes, subject={"email": "nobody@example.com"},
+                     received_at="2026-03-05T10:00:00Z")
+    assert 400 <= resp.status_code < 500
+    assert needle in resp.json()["error"]["message"]
+    assert Case.objects.count() == 0 and Subject.objects.count() == 0
+
+
+def test_bad_received_at_and_future_dates_are_refused(api):
+    with time_machine.travel(NOW, tick=False):
+        naive = _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": "x@example.com"},
+                      received_at="2026-03-05T10:00:00")
+        future = _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": "x@example.com"},
+                       received_at="2027-03-05T10:00:00Z")
+    assert naive.status_code == 400 and "time zone" in naive.json()["error"]["message"]
+    assert future.status_code == 422 and "future" in future.json()["error"]["message"]
+    assert Case.objects.count() == 0
+
+
+def test_the_same_idempotency_key_files_one_case(api):
+    with time_machine.travel(NOW, tick=False):
+        first = _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": "dup@example.com"},
+                      received_at="2026-03-05T10:00:00Z", idempotency_key="form-123")
+        second = _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": "dup@example.com"},
+                       received_at="2026-03-05T10:00:00Z", idempotency_key="form-123")
+    assert first.status_code == 201 and second.status_code == 200
+    assert first.json()["id"] == second.json()["id"] and Case.objects.count() == 1
+
+
+def test_filing_acknowledges_to_the_address_on_file_and_audits(api, django_capture_on_commit_callbacks, mailoutbox):
+    with time_machine.travel(NOW, tick=False), django_capture_on_commit_callbacks(execute=True):
+        body = _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": "ack@example.com"},
+                     received_at="2026-03-05T10:00:00Z").json()
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == ["ack@example.com"]
+    assert "7 April 2026" in mailoutbox[0].body and body["reference"] in mailoutbox[0].subject
+    kinds = list(Event.objects.filter(object_id=body["id"]).values_list("kind", flat=True))
+    assert kinds == ["case.submitted", "case.acknowledged"]
