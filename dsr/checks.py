@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 
 @register()
@@ -36,7 +37,10 @@ def key_ring_present(app_configs: Any = None, **kwargs: Any) -> list:
 def real_secret_key(app_configs: Any = None, **kwargs: Any) -> list:
     if not settings.PRODUCTION:
         return []
-    key = settings.SECRET_KEY or ""
+    try:
+        key = settings.SECRET_KEY or ""
+    except ImproperlyConfigured:  # Django refuses to hand out an empty SECRET_KEY: report it, don't crash
+        key = ""
     if not key or key.startswith("dev-insecure-") or len(key) < 50 or len(set(key)) < 5:
         return [Error("production needs a real SECRET_KEY (50+ random characters)", id="dsr.E004")]
     if settings.DEBUG:

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from dsr.views import api, api_cases, openapi, staff
+from dsr.views import api, api_cases, openapi, reports, staff
 
 urlpatterns = [
     path("", staff.home, name="home"),
@@ -25,4 +25,6 @@ urlpatterns = [
     # operator console (issue 3 §5)
     path("staff/login/", staff.login_view, name="staff-login"),
     path("staff/logout/", staff.logout_view, name="staff-logout"),
+    # reports (CCPA §7101 / §7102)
+    path("staff/reports/", reports.reports_index, name="staff-reports"),
 ]
