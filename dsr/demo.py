@@ -137,8 +137,39 @@ def seed(now: datetime) -> dict[str, int]:
                           attributes={"template": "kiss", "frames": 12}),
             actor=actor, now=now - timedelta(hours=10),
         )
-    ensure_staff()
-    return {"subjects": len(people), "photos": len(photos)}
+    staff = ensure_staff()
+    cases = seed_cases(people, now, staff)
+    return {"subjects": len(people), "photos": len(photos), "cases": cases}
+
+
+DEMO_CASES = [
+    # (person index, kind, regimes, days ago, channel)
+    (0, "access", ["eu_gdpr"], 40, "web_form"),            # overdue
+    (1, "erasure", ["eu_gdpr", "ccpa"], 27, "email"),      # at risk
+    (2, "access", ["ccpa"], 12, "api"),
+    (3, "erasure", ["eu_gdpr"], 3, "web_form"),            # a depicted person, no account
+    (4, "opt_out_sale_sharing", ["ccpa"], 2, "gpc"),
+    (0, "rectification", ["uk_gdpr"], 9, "in_app"),
+    (1, "direct_marketing_objection", ["eu_gdpr"], 1, "email"),
+    (2, "portability", ["eu_gdpr"], 18, "in_app"),
+]
+
+
+def seed_cases(people: list[Subject], now: datetime, operator: User) -> int:
+    from dsr import workflow
+
+    created = 0
+    for idx, kind, regimes, days_ago, channel in DEMO_CASES:
+        received = now - timedelta(days=days_ago, hours=3)
+        case, _ = workflow.submit_case(kind=kind, regimes=regimes, subject=people[idx], received_at=received,
+                                       channel=channel, actor="system:seed_demo", now=received,
+                                       details="Please tell me what you hold about me and where my photos went."
+                                       if kind == "access" else "")
+        created += 1
+        if days_ago in (12, 18):
+            workflow.assign_case(case, assignee=operator, actor="system:seed_demo", now=received)
+            workflow.verify_identity(case, method="account_reauth", actor=operator, now=received)
+    return created
 
 
 def ensure_staff() -> User:

@@ -53,11 +53,10 @@ def daily_digest() -> str:
 
 def ensure_schedules() -> int:
     """Create or update the recurring schedules; safe to call at every start."""
-    from django_q.models import Schedule
-
     from datetime import timedelta
 
     from django.conf import settings
+    from django_q.models import Schedule
 
     now = timezone.now()
     for name, (func, schedule_type, minutes) in SCHEDULES.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
 
 from django.conf import settings
@@ -24,10 +25,20 @@ def keyring_spec() -> str:
     path = settings.DSR_KEYRING_DEV_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(KeyRing.generate_spec() + "\n")
-    return path.read_text().strip()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process (web server, worker) is creating it right now: use theirs
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(KeyRing.generate_spec() + "\n")
+    # The creator writes just after creating the file; a concurrent reader may see it empty for a moment.
+    for _ in range(100):
+        spec = path.read_text().strip()
+        if spec:
+            return spec
+        time.sleep(0.02)
+    raise KeyRingUnavailable(f"the development key ring {path} is empty: delete it to generate a new one")
 
 
 @lru_cache(maxsize=4)

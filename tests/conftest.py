@@ -35,8 +35,9 @@ def blob_dir(isolated_vault: Path) -> Path:
 
 @pytest.fixture
 def api_token(db) -> str:
-    from django.core.management import call_command
     from io import StringIO
+
+    from django.core.management import call_command
 
     out = StringIO()
     call_command("create_api_token", "test-platform", stdout=out)

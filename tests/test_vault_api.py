@@ -140,7 +140,7 @@ def test_a_jpeg_with_exif_gps_xmp_iptc_icc_and_a_comment_comes_back_with_none_of
     ("name", "make", "status"),
     [
         ("100-megapixel PNG of a few KB", lambda: factories.bomb_png(), 422),
-        ("SVG", lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>x</script></svg>', 415),
+        ("SVG", lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><script>x</script></svg>', 415),
         ("PDF named .jpg", lambda: b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", 415),
         ("truncated JPEG", lambda: factories.jpeg_bytes()[: len(factories.jpeg_bytes()) * 6 // 10], 422),
         ("empty file", lambda: b"", 422),
@@ -270,7 +270,6 @@ def test_processing_check_answers_from_consent_of_every_person_in_the_photo(api)
     assert check()["allowed"] is False  # the friend has not agreed
     c2 = api.post("/api/v1/consents", json.dumps({"subject": friend["id"], "purpose": "photo_generation",
                                                   "item": photo["id"]}), content_type="application/json").json()
-    assert check() | {"checked_at": None} == check() | {"checked_at": None}
     assert check()["allowed"] is True and check()["legal_basis"] == "explicit_consent"
     assert api.post(f"/api/v1/consents/{c2['id']}/withdraw").status_code == 200
     assert check()["allowed"] is False

@@ -43,6 +43,15 @@ class Event(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.object_type}:{self.object_id}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Append-only: rows are written once by dsr.audit.record and never updated through the ORM.
+        if self.pk is not None and not kwargs.pop("_allow_insert_with_pk", False):
+            raise RuntimeError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("audit events are append-only")
+
     def payload(self) -> dict[str, Any]:
         """The fields the hash covers. The id is included so that reordering rows breaks the chain."""
         return {
@@ -58,12 +67,3 @@ class Event(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256((self.prev_hash + _canonical(self.payload())).encode()).hexdigest()
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # Append-only: rows are written once by dsr.audit.record and never updated through the ORM.
-        if self.pk is not None and not kwargs.pop("_allow_insert_with_pk", False):
-            raise RuntimeError("audit events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("audit events are append-only")
