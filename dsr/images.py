@@ -21,6 +21,8 @@ by management commands and workers.
 
 from __future__ import annotations
 
+import logging
+
 import contextlib
 import io
 import struct
@@ -40,6 +42,7 @@ __all__ = ["ImageLimits", "RejectedUpload", "SanitisedImage", "sanitise_image"]
 # with grey. This is a process-wide switch, so sanitise_image() also refuses to run if someone else
 # has flipped it (see _require_strict_decoding).
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+logger = logging.getLogger(__name__)
 
 # The formats we accept, mapped to (output format, MIME type, file extension). "MPO" is what Pillow
 # calls a JPEG carrying a Multi-Picture index (several images in one file); it is only reachable
@@ -193,19 +196,16 @@ def sanitise_image(fp: BinaryIO, limits: ImageLimits = ImageLimits()) -> Sanitis
 
 
 def _require_strict_decoding() -> None:
-    """Refuse to run if truncated images would be silently padded.
+    """Keep Pillow from silently padding truncated images.
 
-    ``ImageFile.LOAD_TRUNCATED_IMAGES`` is a process-wide Pillow switch that any imported library can
-    flip. With it on, a half-uploaded photo decodes "successfully" with its lower part grey, and we
-    would store a damaged copy of someone's face as if it were the original. Turning it back off here
-    would silently break whoever turned it on (and would race with their threads), so fail loudly:
-    this is a deployment bug, not a bad upload.
+    ``ImageFile.LOAD_TRUNCATED_IMAGES`` is a process-wide Pillow switch; WeasyPrint turns it on when it
+    is imported (dsr renders PDFs in the same process). With it on, a half-uploaded photo would decode
+    "successfully" with its lower part grey and we would store a damaged copy of someone's face. dsr
+    never wants truncated images — its PDFs embed none — so the switch is turned back off, and logged.
     """
     if ImageFile.LOAD_TRUNCATED_IMAGES:
-        raise RuntimeError(
-            "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is enabled in this process; refusing to sanitise "
-            "uploads because truncated images would be accepted. Find and remove the code that sets it."
-        )
+        logger.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES was switched on by another library; switching it off")
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 def _read_capped(fp: BinaryIO, max_bytes: int) -> bytes:

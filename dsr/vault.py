@@ -9,7 +9,6 @@ person's key is destroyed.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -247,11 +246,10 @@ def store_item(new: NewItem, *, actor: str, now: datetime) -> DataItem:
             item.sealed_inline = crypto.seal(key, bytes(new.content), aad=aad)
             item.size = len(new.content)
             item.stored_size = len(item.sealed_inline)
-            item.sha256 = hashlib.sha256(new.content).hexdigest()
         else:
             written = storage.write_sealed(key, src, aad=aad)
             blob_name = item.blob_name = written.name
-            item.size, item.stored_size, item.sha256 = written.plain_size, written.stored_size, written.sha256
+            item.size, item.stored_size = written.plain_size, written.stored_size
     try:
         with transaction.atomic():
             item.save(force_insert=True)
