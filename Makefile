@@ -31,9 +31,19 @@ run: $(STAMP)
 	@echo "  demo operator    : $$($(PY) manage.py seed_demo --print-login)"
 	@echo "  worker           : django-q2 qcluster (started alongside; Ctrl-C stops both)"
 	@echo ""
-	@bash -c 'set -m; $(PY) manage.py qcluster & QPID=$$!; \
-	  trap "kill -TERM $$QPID 2>/dev/null; wait $$QPID 2>/dev/null" EXIT INT TERM; \
-	  $(PY) manage.py runserver --noreload $(HOST):$(PORT)'
+# Both run in the background of one shell that waits for either: Ctrl-C, a SIGTERM to make or to its
+# process group (a supervisor, `timeout`, `docker stop`), or either process dying stops both. `set -m`
+# gives each its own process group, so a group-wide signal reaches only the shell, which stops qcluster
+# through its main process (signalled all at once, django-q's processes can hang half-stopped); after a
+# 20 s grace period whatever is left of the cluster is killed (its jobs are idempotent and redelivered).
+	@bash -c 'set -m; \
+	  stop() { kill -TERM $$QPID $$WPID 2>/dev/null; \
+	    for _ in $$(seq 100); do kill -0 $$QPID 2>/dev/null || break; sleep 0.2; done; \
+	    kill -KILL -$$QPID $$WPID 2>/dev/null; wait; }; \
+	  trap stop EXIT INT TERM; \
+	  $(PY) manage.py qcluster & QPID=$$!; \
+	  $(PY) manage.py runserver --noreload $(HOST):$(PORT) & WPID=$$!; \
+	  wait -n'
 
 # Whole suite; on PostgreSQL when DATABASE_URL points to one (CI does).
 test: $(STAMP)

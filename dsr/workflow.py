@@ -119,6 +119,8 @@ VERIFICATION_METHODS = {
 
 # Kinds for which CCPA forbids verification (C-OPT / C-LIM); GDPR G-DM suppression is immediate.
 NO_VERIFICATION_KINDS = frozenset({Kind.OPT_OUT_SALE_SHARING, Kind.LIMIT_SENSITIVE})
+# Immediate duties with no extension and no pause (legal-matrix §2.1 G-DM, G-CW).
+IMMEDIATE_KINDS = frozenset({Kind.DIRECT_MARKETING_OBJECTION, Kind.CONSENT_WITHDRAWAL})
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -198,7 +200,8 @@ def _notice_context(case: Case, **extra: Any) -> dict[str, Any]:
     rows = current_deadlines(case)
     response = [r for r in rows if r.purpose in (Purpose.RESPONSE, Purpose.EXTENDED_RESPONSE)]
     return {"case": case, "kind_label": case.get_kind_display(), "deadlines": rows, "response_dates": response,
-            "governing_due_on": case.due_on, **extra}
+            "governing_due_on": case.due_on, "gdpr": bool(set(case.regimes) & {"eu_gdpr", "uk_gdpr"}),
+            "ccpa": "ccpa" in case.regimes, **extra}
 
 
 def new_reference() -> str:
@@ -345,8 +348,10 @@ def request_verification(case: Case, *, actor: Actor, now: datetime) -> Case:
     with transaction.atomic():
         case = _locked(case)
         _require_open(case)
-        if case.state not in (CaseState.RECEIVED, CaseState.IN_PROGRESS):
-            raise WorkflowError("verification can only be requested for a received or in-progress case")
+        if case.state not in (CaseState.RECEIVED, CaseState.IN_PROGRESS, CaseState.EXTENDED):
+            raise WorkflowError("verification can only be requested for a received, in-progress or extended case")
+        if case.verified_at:
+            raise WorkflowError("identity was already verified")
         if Kind(case.kind) in NO_VERIFICATION_KINDS:
             raise WorkflowError("opt-out and limit requests must not be verified (C-OPT / C-LIM)")
         case.state = CaseState.AWAITING_VERIFICATION
@@ -366,6 +371,9 @@ def verify_identity(case: Case, *, method: str, actor: User, now: datetime) -> C
             raise WorkflowError("identity was already verified")
         if method == "not_required" and Kind(case.kind) not in NO_VERIFICATION_KINDS:
             raise WorkflowError("verification is required for this kind of request")
+        if method != "not_required" and Kind(case.kind) in NO_VERIFICATION_KINDS:
+            raise WorkflowError("opt-out and limit requests must not be verified (C-OPT / C-LIM); "
+                                "record 'not required'")
         case.verified_at, case.verification_method, case.verified_by = now, method, actor
         if case.state in (CaseState.RECEIVED, CaseState.AWAITING_VERIFICATION):
             case.state = CaseState.IN_PROGRESS
@@ -404,6 +412,10 @@ def extend_case(case: Case, *, reason: str, actor: Actor, now: datetime) -> Case
             if case.paused_days:
                 extended = deadlines.paused_due(extended, case.paused_days, opts=clock_options())
             new_dates.append(extended)
+        # The initial response dates are replaced, not deleted: they stay in the history, superseded, so
+        # notices and the console show only the date the subject can now rely on.
+        CaseDeadline.objects.filter(case=case, purpose=Purpose.RESPONSE, regime__in=case.regimes,
+                                    superseded_at__isnull=True).update(superseded_at=now)
         _save_deadlines(case, new_dates, now)
         CaseDeadline.objects.filter(case=case, purpose=Purpose.EXTENSION_NOTICE, superseded_at__isnull=True,
                                     met_at__isnull=True).update(met_at=now)
@@ -432,6 +444,8 @@ def pause_case(case: Case, *, justification: str, actor: Actor, now: datetime) -
         blocked = [r for r in case.regimes if not deadlines.can_pause(r)]
         if blocked:
             raise WorkflowError("CCPA does not allow the clock to be paused (§7021(b)); the case cannot pause")
+        if Kind(case.kind) in IMMEDIATE_KINDS:
+            raise WorkflowError("suppression is immediate for this kind (G-DM / G-CW): there is no pause")
         case.state_before_pause, case.state = case.state, CaseState.PAUSED
         case.paused_at, case.pause_reason = now, justification
         case.save(update_fields=["state", "state_before_pause", "paused_at", "pause_reason"])
@@ -499,6 +513,9 @@ def refuse_case(case: Case, *, ground: str, reason: str, actor: Actor, now: date
         _require_open(case)
         if Kind(case.kind) == Kind.DIRECT_MARKETING_OBJECTION:
             raise WorkflowError("an objection to direct marketing is absolute and cannot be refused (Art. 21(3))")
+        if Kind(case.kind) == Kind.CONSENT_WITHDRAWAL:
+            raise WorkflowError("consent can be withdrawn at any time and the withdrawal cannot be refused "
+                                "(Art. 7(3), G-CW)")
         g = GROUNDS_BY_CODE.get(ground)
         if g is None or g not in grounds_for(case):
             raise WorkflowError("that refusal ground does not apply to this kind of request under its regimes")
@@ -544,6 +561,10 @@ def approve_forced_erasure(case: Case, *, actor: User, now: datetime) -> Case:
             raise WorkflowError("no forced erasure was requested")
         if case.forced_erasure_requested_by_id == actor.pk:
             raise WorkflowError("a forced erasure needs a second person: you requested it, someone else approves")
+        from dsr.roles import Action, can
+
+        if not can(actor, Action.APPROVE):
+            raise WorkflowError("only an approver (DPO) can approve a forced erasure")
         case.forced_erasure_approved_by = actor
         case.save(update_fields=["forced_erasure_approved_by"])
         _event(case, "forced_erasure_approved", actor=actor, now=now)

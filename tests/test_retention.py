@@ -171,15 +171,15 @@ def test_the_django_q_job_purges_expired_items_and_reports_the_count(q_sync, dja
     photo, video = _photo_with_derivative()
     blob = _blob_path(blob_dir, photo)
 
-    with time_machine.travel(photo.expires_at - SECOND, tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            early = async_task("dsr.jobs.purge_expired")
+    with time_machine.travel(photo.expires_at - SECOND, tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        early = async_task("dsr.jobs.purge_expired")
     assert result(early) == "purged=0"
     assert blob.is_file()
 
-    with time_machine.travel(photo.expires_at + SECOND, tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            task_id = async_task("dsr.jobs.purge_expired")
+    with time_machine.travel(photo.expires_at + SECOND, tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        task_id = async_task("dsr.jobs.purge_expired")
     assert result(task_id) == "purged=1"
     task = Task.objects.get(id=task_id)
     assert task.success and task.func == "dsr.jobs.purge_expired"
@@ -211,8 +211,8 @@ def test_the_purge_expired_command_purges_too(capsys, django_capture_on_commit_c
     from django.core.management import call_command
 
     photo, _ = _photo_with_derivative()
-    with time_machine.travel(photo.expires_at + timedelta(minutes=1), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            call_command("purge_expired")
+    with time_machine.travel(photo.expires_at + timedelta(minutes=1), tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        call_command("purge_expired")
     assert "purged 1 items" in capsys.readouterr().out
     assert not _blob_path(blob_dir, photo).exists()
