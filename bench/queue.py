@@ -10,14 +10,19 @@ and 200. Goals: median < 150 ms; query count the same for every page size. Exits
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
 import sys
-import time
-import uuid
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+
+# This file is named like the standard library's ``queue``; drop bench/ from the import path before
+# anything imports that module, or Python would load this script in its place.
+sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("/bench") and p != ""]
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -133,24 +138,25 @@ def main() -> int:
     }
     print(f"\nqueue benchmark — PostgreSQL, {open_cases:,} open cases, {args.runs} runs each")
     print(f"{'page':40} {'median ms':>10} {'p95 ms':>8}")
-    ok = True
+    ok = medians_ok = True
     for label, url in pages.items():
         client.get(url)  # warm caches
         med, p95 = timed(client, url, args.runs)
+        medians_ok &= med < 150
         ok &= med < 150
         print(f"{label:40} {med:10.1f} {p95:8.1f}")
 
     counts = {}
-    for size in (10, 50, 200):
+    for size in (25, 50, 200):
         with CaptureQueriesContext(connection) as ctx:
             resp = client.get(f"/staff/?per_page={size}")
-        rows = resp.content.count(b'class="case-row')
+        rows = resp.content.count(b'class="ref"')
         counts[size] = (len(ctx.captured_queries), rows)
     print("\nqueries per page size: " + ", ".join(f"{s} rows → {q} queries ({r} rendered)"
                                                   for s, (q, r) in counts.items()))
     constant = len({q for q, _ in counts.values()}) == 1
     ok &= constant
-    print(f"\ngoal median < 150 ms on every page: {'PASS' if all(True for _ in pages) and ok else 'MISS'}")
+    print(f"\ngoal median < 150 ms on every page: {'PASS' if medians_ok else 'MISS'}")
     print(f"goal query count constant across page sizes: {'PASS' if constant else 'MISS'}")
     print("reproduce: .venv/bin/python bench/queue.py  (DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/dsr_bench)")
     return 0 if ok else 1

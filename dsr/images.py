@@ -21,10 +21,9 @@ by management commands and workers.
 
 from __future__ import annotations
 
-import logging
-
 import contextlib
 import io
+import logging
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO

@@ -11,7 +11,7 @@ from dsr.crypto import KeyRing
 
 
 @pytest.fixture(autouse=True)
-def isolated_vault(settings, tmp_path: Path):
+def isolated_vault(settings, tmp_path: Path, monkeypatch):
     """Every test gets its own key ring and blob storage, so nothing leaks between tests."""
     settings.DSR_KEYS = KeyRing.generate_spec("test1")
     settings.DSR_DATA_DIR = tmp_path
@@ -25,6 +25,8 @@ def isolated_vault(settings, tmp_path: Path):
     }
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
+    # django-q2 reads Q_CLUSTER once at import; tasks run inline in tests through its Conf.
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", True)
     return tmp_path / "blobs"
 
 

@@ -34,6 +34,7 @@ from dsr.models.vault import derived_item_ids
 from dsr.roles import Action, Role, can, roles_of
 
 PAGE_SIZE = 50
+PAGE_SIZES = (25, 50, 100, 200)
 RESPONSE_PURPOSES = (Purpose.RESPONSE, Purpose.EXTENDED_RESPONSE, Purpose.SUPPRESSION)
 WORKING_ROLES = (Role.OPERATOR, Role.APPROVER)
 UNFOUNDED_CHOICES = [("unfounded", "Manifestly unfounded"), ("excessive", "Manifestly excessive")]
@@ -177,7 +178,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     elif f["urgency"] == "at-risk":
         qs = qs.filter(due_on__gte=today, due_on__lte=horizon)
 
-    page = Paginator(qs.select_related("assignee").only(*QUEUE_COLUMNS), PAGE_SIZE).get_page(request.GET.get("page"))
+    per_page = int(request.GET["per_page"]) if request.GET.get("per_page", "") in {str(n) for n in PAGE_SIZES} \
+        else PAGE_SIZE
+    page = Paginator(qs.select_related("assignee").only(*QUEUE_COLUMNS), per_page).get_page(request.GET.get("page"))
     for case in page.object_list:
         case.urgency_class, case.urgency_days = _urgency(case.due_on, today, at_risk_days)
         case.received_local = workflow.local_today(case.received_at)
@@ -191,6 +194,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "filtered": any(f.values()),
         "today": today,
         "at_risk_days": at_risk_days,
+        "per_page": per_page,
+        "page_sizes": PAGE_SIZES,
         "kind_choices": KIND_CHOICES,
         "regime_choices": [(r.value, REGIME_LABELS[r]) for r in Regime],
         "state_choices": [(s.value, s.label) for s in OPEN_STATES],
