@@ -200,7 +200,8 @@ def seal_child(path: Path | None, parent_dir: Path | None) -> int:
         elapsed = time.perf_counter() - started
         peak_maxrss, peak_hwm = maxrss_kib(), proc_status_kib("VmHWM")
         storage.delete_blob(written.name)
-        ok_size = written.plain_size == size and written.stored_size == crypto.sealed_size(size, storage.SEAL_CHUNK_SIZE_LARGE)
+        expected_stored = crypto.sealed_size(size, storage.SEAL_CHUNK_SIZE_LARGE)
+        ok_size = written.plain_size == size and written.stored_size == expected_stored
 
         # Second pass under tracemalloc (separately, so its bookkeeping does not inflate the RSS figures).
         import tracemalloc
