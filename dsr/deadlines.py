@@ -19,7 +19,7 @@ from __future__ import annotations
 import calendar as _calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -411,7 +411,8 @@ def _tz_for(regime: Regime, opts: ClockOptions) -> str:
 
 
 def _received_text(received_at: datetime, receipt: date, tz_name: str) -> str:
-    return f"received {received_at.isoformat()} = {_fmt(receipt)} ({tz_name})"
+    utc = received_at.astimezone(UTC)
+    return f"received {utc:%Y-%m-%d %H:%M:%S} UTC = {_fmt(receipt)} ({tz_name})"
 
 
 def _roll_text(raw: date, rolled: date, reasons: list[str], cal: holidays.HolidayBase, art: str) -> str:

@@ -536,7 +536,7 @@ def test_basis_mentions_inputs_and_roll_reason():
     for fragment in (
         "G-ACC",
         "Art 12(3)",
-        "2026-03-05T10:00:00+00:00",
+        "2026-03-05 10:00:00 UTC",
         "Thu 2026-03-05",
         "Europe/Dublin",
         "+1 month = Sun 2026-04-05",
