@@ -32,13 +32,6 @@ def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def make_message(name: str, to: str, context: dict[str, Any]) -> EmailMultiAlternatives:
-    subject, text, html = render(name, context)
-    msg = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
-    msg.attach_alternative(html, "text/html")
-    return msg
-
-
 def queue(name: str, *, to: str, context: dict[str, Any], now: datetime, case: Case | None = None) -> OutboundMessage:
     """Render into the outbox and schedule delivery once the surrounding transaction commits."""
     subject, text, html = render(name, context)
@@ -53,9 +46,7 @@ def queue(name: str, *, to: str, context: dict[str, Any], now: datetime, case: C
 def enqueue_delivery(message_id: str) -> None:
     from django_q.tasks import async_task
 
-    # ``sync`` is read per call (django-q2 reads its own Conf once at import, too early for tests).
-    async_task("dsr.jobs.deliver_message", message_id, task_name=f"deliver-{message_id}",
-               sync=bool(settings.Q_CLUSTER.get("sync")))
+    async_task("dsr.jobs.deliver_message", message_id, task_name=f"deliver-{message_id}")
 
 
 def deliver(message_id: str) -> bool:

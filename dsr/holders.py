@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.db import models
+from django.db.models import Count
 
 from dsr.models import Case, Consent, DataItem, Holding, OutboundMessage, Subject, SubjectKey
 
@@ -24,10 +25,9 @@ class Holder:
 
 
 def _describe_items(subject: Subject) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for category in DataItem.objects.of_subject(subject).live().values_list("category", flat=True):
-        counts[category] = counts.get(category, 0) + 1
-    return counts
+    rows = (DataItem.objects.live().filter(holders__subject=subject)
+            .values("category").annotate(n=Count("pk")).order_by("category"))
+    return {row["category"]: row["n"] for row in rows}
 
 
 def _describe_consents(subject: Subject) -> dict[str, int]:

@@ -35,9 +35,9 @@ CAPABILITIES: dict[Role, frozenset[Action]] = {
 def roles_of(user: User) -> set[Role]:
     if not user.is_authenticated or not user.is_active:
         return set()
-    names = {g.name for g in user.groups.all()} if not hasattr(user, "_dsr_roles") else user._dsr_roles
-    user._dsr_roles = names
-    return {Role(n) for n in names if n in Role.__members__.values()}
+    if not hasattr(user, "_dsr_roles"):  # one query per request, however many checks a page makes
+        user._dsr_roles = {Role(n) for n in user.groups.values_list("name", flat=True) if n in Role._value2member_map_}
+    return user._dsr_roles
 
 
 def can(user: User, action: Action) -> bool:

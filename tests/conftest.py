@@ -24,8 +24,7 @@ def isolated_vault(settings, tmp_path: Path, monkeypatch):
         },
     }
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
-    # django-q2 reads Q_CLUSTER once at import; tasks run inline in tests through its Conf.
+    # django-q2 reads Q_CLUSTER once at import, so tasks are made to run inline through its Conf.
     monkeypatch.setattr("django_q.conf.Conf.SYNC", True)
     return tmp_path / "blobs"
 

@@ -45,7 +45,7 @@ class Event(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # Append-only: rows are written once by dsr.audit.record and never updated through the ORM.
-        if self.pk is not None and not kwargs.pop("_allow_insert_with_pk", False):
+        if self.pk is not None:
             raise RuntimeError("audit events are append-only")
         super().save(*args, **kwargs)
 
