@@ -14,6 +14,7 @@ SCHEDULES = {
     "dsr.purge_expired": ("dsr.jobs.purge_expired", "I", 15),
     "dsr.daily_digest": ("dsr.jobs.daily_digest", "D", None),
     "dsr.redeliver_messages": ("dsr.jobs.redeliver_messages", "I", 10),
+    "dsr.sweep_orphan_blobs": ("dsr.jobs.sweep_orphan_blobs", "I", 60),
 }
 
 
@@ -21,6 +22,13 @@ def purge_expired() -> str:
     """Retention: delete items past their retention. Returns counts only."""
     purged = retention.purge_expired(now=timezone.now(), actor="system:retention")
     return f"purged={purged}"
+
+
+def sweep_orphan_blobs() -> str:
+    """Delete stored blobs that no item references (left by a process killed mid-upload or mid-purge)."""
+    from dsr import orphans
+
+    return f"deleted={orphans.sweep_orphan_blobs(now=timezone.now(), actor='system:orphan-sweep')}"
 
 
 def deliver_message(message_id: str) -> str:

@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,21 @@ def test_large_stream_round_trips_through_the_bucket(s3) -> None:
     storage.delete_blob(written.name)
     storage.delete_blob(written.name)  # idempotent on object storage too
     assert _objects(s3) == {}
+
+
+@pytest.mark.django_db
+def test_orphan_sweep_lists_the_bucket_and_deletes_only_unreferenced_objects(s3) -> None:
+    from django.utils import timezone
+
+    from dsr import orphans
+
+    photo = factories.photo_item(factories.subject("kept-s3@example.com"))
+    orphan = storage.write_sealed(crypto.new_data_key(), io.BytesIO(b"orphan"), aad=b"x").name
+    assert set(_objects(s3)) == {photo.blob_name, orphan}
+    assert {name for name, _ in storage.iter_blobs()} == {photo.blob_name, orphan}
+
+    assert orphans.sweep_orphan_blobs(now=timezone.now(), actor="test") == 0  # both within the grace period
+    later = timezone.now() + orphans.DEFAULT_GRACE + timedelta(minutes=1)
+    assert orphans.sweep_orphan_blobs(now=later, actor="test") == 1
+    assert set(_objects(s3)) == {photo.blob_name}
+    assert vault.read_item(photo)[:3] == b"\xff\xd8\xff"

@@ -140,6 +140,10 @@ class DataItem(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # The orphan sweep asks "is this stored blob referenced?" for every blob in storage.
+            models.Index(fields=["blob_name"], name="dataitem_blob_name", condition=~models.Q(blob_name="")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.category}:{self.pk}"
