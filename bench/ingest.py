@@ -3,7 +3,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/ingest.py              # full run (about 10 seconds)
+    .venv/bin/python bench/ingest.py              # full run (about 30 seconds)
     .venv/bin/python bench/ingest.py --quick      # fewer repetitions, for a smoke test
     .venv/bin/python bench/ingest.py --seal-200   # only the memory child (prints its own figures)
 
@@ -24,9 +24,13 @@ Also reported, without a goal: ``read_sealed`` (decrypt) throughput of a 64 MiB 
 Fairness of the upload comparison: both sides read the same source file (its page cache warmed first), write
 to directories on the same filesystem, fsync the file they wrote before returning (``write_sealed`` does
 so itself; the plain side calls fsync after ``save``), open the source inside the timed region, and have
-their output deleted between runs
-(outside the timed region). Plain and sealed runs are interleaved, alternating which goes first, so drift
-(other load on the machine, page-cache pressure) hits both alike; the figure is the median of several runs.
+their output deleted between runs (outside the timed region). Plain and sealed runs are interleaved,
+alternating which goes first, so drift (other load on the machine, page-cache pressure) hits both alike; the
+goal figure is the ratio of the medians, and the median of the per-pair ratios is printed beside it.
+
+The disk dominates: on a virtual disk the ratios move by about +-0.1 between whole runs, so judge them
+over a few runs. Overlapping encryption with writing needs cryptography >= 50, the first release whose
+AES-GCM releases the GIL (on 49, two threads sealing gave 1.0x one thread; on 50, 1.6x).
 """
 
 from __future__ import annotations
@@ -123,6 +127,22 @@ def reset_peak_rss() -> bool:
 
 def median_rate(size: int, seconds: list[float]) -> float:
     return size / MiB / statistics.median(seconds)
+
+
+def cpu_times() -> tuple[int, int] | None:
+    """(steal, total) jiffies from /proc/stat: on a virtual machine, time the host gave to someone else."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> str:
+    if before is None or after is None or after[1] == before[1]:
+        return "?"
+    return f"{100 * (after[0] - before[0]) / (after[1] - before[1]):.1f}%"
 
 
 def fs_type(path: Path) -> str:
@@ -466,7 +486,9 @@ def main() -> int:
     try:
         memory = run_memory_child(root)  # first, while this process is still small (see its docstring)
         sealed_dir = setup_django(root)
+        cpu_before = cpu_times()
         upload = bench_upload(root, sealed_dir, scale)
+        steal = steal_percent(cpu_before, cpu_times())
         read = bench_read(root, scale)
         fs = fs_type(root)
     finally:
@@ -501,6 +523,8 @@ def main() -> int:
             f"     | {row['paired_ratio']:.2f}                "
             f"| {row['plain_cached']:.0f}, {row['sealed'] / row['plain_cached']:.2f}"
         )
+    print(f"  CPU steal during the upload runs: {steal} (a busy host makes the CPU-heavier sealed side "
+          "look worse; rerun when it is high)")
     for row in upload:
         if "sha256_only" in row:
             print(
