@@ -5,7 +5,9 @@ Two ways a blob outlives its row, both by a process dying at the wrong moment: a
 blob was written but before the item row committed, and a purge killed after its transaction committed but
 before the after-commit delete ran. Either way nothing points at the blob any more, so nothing would ever
 delete it. The sweep finds such blobs and deletes them. A grace period protects uploads in flight: a blob's
-row commits right after its last write, so a blob untouched for ``grace`` with no row is an orphan.
+row commits right after its last write, so a blob untouched for ``grace`` with no row is an orphan. That
+holds as long as no caller runs ``vault.store_item`` inside an outer transaction kept open for longer than
+the grace period; nothing in dsr does (every upload commits as soon as its blob is sealed).
 """
 
 from __future__ import annotations
