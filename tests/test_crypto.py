@@ -244,6 +244,23 @@ def test_short_reads_are_handled() -> None:
     assert b"".join(open_stream(KEY, _Trickle(dst.getvalue()), aad=AAD)) == plaintext
 
 
+class _ReadOnly:
+    """A file-like object with read() and nothing else (no readinto)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(size)
+
+
+def test_sources_without_readinto_are_sealed_identically() -> None:
+    plaintext = os.urandom(2 * CHUNK + 17)
+    dst = io.BytesIO()
+    seal_stream(KEY, _ReadOnly(plaintext), dst, aad=AAD, chunk_size=CHUNK)
+    assert dst.getvalue() == _reference_seal(KEY, plaintext, AAD, CHUNK, dst.getvalue()[9:16])
+
+
 def test_new_data_key() -> None:
     first, second = new_data_key(), new_data_key()
     assert len(first) == len(second) == DATA_KEY_BYTES == 32

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,23 @@ def test_non_filesystem_backend_receives_only_ciphertext(settings, size: int) ->
     storage.delete_blob(written.name)
     assert not storage.blob_storage().exists(written.name)
     storage.delete_blob(written.name)  # idempotent
+
+
+class SlowFile(io.BytesIO):
+    """A destination slower than encryption, so the writer's queue fills and the producer has to wait."""
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def]
+        time.sleep(0.001)
+        return super().write(data)
+
+
+def test_pipelined_writer_keeps_every_chunk_intact_when_the_disk_is_slower_than_encryption() -> None:
+    key = crypto.new_data_key()
+    plain = os.urandom(40 * 64 * 1024 + 11)
+    dst = SlowFile()
+    writer = storage._PipelinedWriter(dst, depth=4)
+    try:
+        crypto.seal_stream(key, io.BytesIO(plain), writer, aad=AAD, chunk_size=64 * 1024)
+    finally:
+        writer.close()
+    assert b"".join(crypto.open_stream(key, io.BytesIO(dst.getvalue()), aad=AAD)) == plain
