@@ -127,9 +127,10 @@ def _open_new_local(store: FileSystemStorage, name: str) -> int:
         fd = os.open(path, flags, mode)
     except FileNotFoundError:
         directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
-        if store.directory_permissions_mode is not None:
-            os.chmod(directory, store.directory_permissions_mode)
+        dir_mode = store.directory_permissions_mode
+        os.makedirs(directory, mode=dir_mode if dir_mode is not None else 0o777, exist_ok=True)  # root too
+        if dir_mode is not None:
+            os.chmod(directory, dir_mode)  # the umask may have narrowed it
         fd = os.open(path, flags, mode)
     if store.file_permissions_mode is not None:
         os.fchmod(fd, store.file_permissions_mode)  # the umask may have narrowed the mode given to open
@@ -208,21 +209,12 @@ def iter_blobs() -> Iterator[tuple[str, datetime]]:
                 except FileNotFoundError:  # deleted while we walked
                     continue
                 yield path.relative_to(root).as_posix(), datetime.fromtimestamp(mtime, tz=UTC)
-    elif hasattr(store, "bucket"):  # django-storages S3Storage
+    elif hasattr(store, "bucket"):  # django-storages S3Storage (DSR_STORAGE=s3)
         prefix = (getattr(store, "location", "") or "").strip("/")
         for obj in store.bucket.objects.filter(Prefix=f"{prefix}/" if prefix else ""):
             yield obj.key[len(prefix) + 1 :] if prefix else obj.key, obj.last_modified.astimezone(UTC)
     else:
-        yield from _iter_generic(store, "")
-
-
-def _iter_generic(store: Storage, prefix: str) -> Iterator[tuple[str, datetime]]:
-    directories, files = store.listdir(prefix)
-    for file_name in files:
-        name = f"{prefix}/{file_name}" if prefix else file_name
-        yield name, store.get_modified_time(name).astimezone(UTC)
-    for directory in directories:
-        yield from _iter_generic(store, f"{prefix}/{directory}" if prefix else directory)
+        raise NotImplementedError(f"listing blobs is supported on local and S3 storage, not {type(store).__name__}")
 
 
 def raw_bytes(name: str) -> bytes:
