@@ -55,5 +55,5 @@ class EventAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ReadOnlyAdmin):
-    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     exclude = ("token_hash",)

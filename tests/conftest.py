@@ -41,7 +41,7 @@ def api_token(db) -> str:
     from django.core.management import call_command
 
     out = StringIO()
-    call_command("create_api_token", "test-platform", stdout=out)
+    call_command("create_api_token", "test-platform", "--all-scopes", stdout=out)
     return out.getvalue().strip()
 
 

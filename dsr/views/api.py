@@ -81,7 +81,7 @@ def _vault_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 # --- subjects -------------------------------------------------------------------------------------
 
 
-@api_view({"POST"})
+@api_view({"POST"}, scope="vault:write")
 def subjects(request: HttpRequest) -> HttpResponse:
     """Create a subject, or return the existing one with the same identifier (idempotent)."""
     body = json_body(request)
@@ -103,7 +103,7 @@ def subjects(request: HttpRequest) -> HttpResponse:
     return JsonResponse(subject_json(subject), status=201 if created else 200)
 
 
-@api_view({"POST"})
+@api_view({"POST"}, scope="vault:read")
 def subject_lookup(request: HttpRequest) -> HttpResponse:
     """Find by identifier. A POST, so e-mail addresses never appear in URLs or access logs."""
     body = json_body(request)
@@ -120,12 +120,12 @@ def subject_lookup(request: HttpRequest) -> HttpResponse:
     return JsonResponse(subject_json(found[0]))
 
 
-@api_view({"GET"})
+@api_view({"GET"}, scope="vault:read")
 def subject_detail(request: HttpRequest, subject_id: str) -> HttpResponse:
     return JsonResponse(subject_json(_get_subject(subject_id)))
 
 
-@api_view({"GET"})
+@api_view({"GET"}, scope="vault:read")
 def subject_holdings(request: HttpRequest, subject_id: str) -> HttpResponse:
     subject = _get_subject(subject_id)
     items = vault.holdings(subject)
@@ -139,7 +139,7 @@ def subject_holdings(request: HttpRequest, subject_id: str) -> HttpResponse:
     )
 
 
-@api_view({"GET"})
+@api_view({"GET"}, scope="vault:read")
 def processing_check(request: HttpRequest, subject_id: str) -> HttpResponse:
     subject = _get_subject(subject_id)
     purpose = request.GET.get("purpose", "")
@@ -188,7 +188,7 @@ def _subject_list(values: list[str], field: str) -> list[Subject]:
     return [found[i] for i in ids]
 
 
-@api_view({"POST"})
+@api_view({"POST"}, scope="vault:write")
 def upload_photo(request: HttpRequest, subject_id: str) -> HttpResponse:
     """Upload a photo of (or by) a subject: checked, re-encoded from pixels, stripped, encrypted."""
     subject = _get_subject(subject_id)
@@ -220,7 +220,7 @@ def upload_photo(request: HttpRequest, subject_id: str) -> HttpResponse:
     return JsonResponse(item_json(item), status=201)
 
 
-@api_view({"POST"})
+@api_view({"POST"}, scope="vault:write")
 def register_item(request: HttpRequest) -> HttpResponse:
     """Register a derived item (embedding, thumbnail, generated video, metadata…) with its lineage.
 
@@ -293,12 +293,12 @@ def _get_item(item_id: str) -> DataItem:
     )
 
 
-@api_view({"GET"})
+@api_view({"GET"}, scope="vault:read")
 def item_detail(request: HttpRequest, item_id: str) -> HttpResponse:
     return JsonResponse(item_json(_get_item(item_id)))
 
 
-@api_view({"GET"})
+@api_view({"GET"}, scope="content:read")
 def item_content(request: HttpRequest, item_id: str) -> HttpResponse:
     """Decrypted content, streamed; always an attachment, never rendered inline."""
     item = _get_item(item_id)
@@ -323,7 +323,7 @@ def item_content(request: HttpRequest, item_id: str) -> HttpResponse:
     return response
 
 
-@api_view({"GET"})
+@api_view({"GET"}, scope="vault:read")
 def item_derived(request: HttpRequest, item_id: str) -> HttpResponse:
     item = _get_item(item_id)
     return JsonResponse({"item": str(item.pk), "derived": [item_json(i) for i in vault.derived_items([item])]})
@@ -345,7 +345,7 @@ def consent_json(consent: Consent) -> dict[str, Any]:
     }
 
 
-@api_view({"POST"})
+@api_view({"POST"}, scope="vault:write")
 def consents(request: HttpRequest) -> HttpResponse:
     """Record one person's consent (e.g. each person depicted in a photo) for a purpose."""
     body = json_body(request)
@@ -371,7 +371,7 @@ def consents(request: HttpRequest) -> HttpResponse:
     return JsonResponse(consent_json(consent), status=201)
 
 
-@api_view({"POST"})
+@api_view({"POST"}, scope="vault:write")
 def consent_withdraw(request: HttpRequest, consent_id: str) -> HttpResponse:
     consent = get_object_or_404(Consent.objects.select_related("subject"), pk=parse_uuid(consent_id, "consent"))
     vault.withdraw_consent(consent, actor=actor_of(request), now=request.now)

@@ -58,7 +58,7 @@ def _subject_from(body: dict[str, Any], request: HttpRequest) -> Subject:
     return subject
 
 
-@api_view({"POST"})
+@api_view({"POST"}, scope="cases:write")
 def cases(request: HttpRequest) -> HttpResponse:
     body = json_body(request)
     kind = body.get("kind")
@@ -96,7 +96,7 @@ def cases(request: HttpRequest) -> HttpResponse:
     return JsonResponse(case_json(case), status=201 if created else 200)
 
 
-@api_view({"GET"})
+@api_view({"GET"}, scope="cases:read")
 def case_detail(request: HttpRequest, case_id: str) -> HttpResponse:
     case = Case.objects.filter(pk=parse_uuid(case_id, "case")).first()
     if case is None:

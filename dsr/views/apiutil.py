@@ -9,13 +9,16 @@ from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
+from dsr import audit
 from dsr.models import ApiToken
 from dsr.models.api import hash_token
+from dsr.scopes import SCOPES
 
 
 class ApiError(Exception):
@@ -28,48 +31,77 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JsonRe
     return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
-def api_view(methods: set[str]) -> Callable:
-    """Token-authenticated JSON endpoint. The view gets ``request.api_token`` and ``request.now``."""
+def api_view(methods: set[str], *, scope: str) -> Callable:
+    """Token-authenticated JSON endpoint needing ``scope`` (dsr/scopes.py). The view gets
+    ``request.api_token`` and ``request.now``. A method not in ``methods`` gets 405 with ``Allow``."""
+    if scope not in SCOPES:
+        raise ImproperlyConfigured(f"api_view: unknown scope {scope!r}; add it to dsr/scopes.py")
+    allow = ", ".join(sorted(methods))
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in methods:
-                return error_response(405, "method_not_allowed", f"use {' or '.join(sorted(methods))}")
-            token = _authenticate(request)
+                resp = error_response(405, "method_not_allowed", f"use {' or '.join(sorted(methods))}")
+                resp["Allow"] = allow
+                return resp
+            request.now = timezone.now()  # the clock is read here, at the edge
+            token, problem = _authenticate(request, request.now)
             if token is None:
-                resp = error_response(401, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
+                resp = error_response(401, "unauthorized", problem)
                 resp["WWW-Authenticate"] = 'Bearer realm="dsr"'
                 return resp
+            if not token.has_scope(scope):
+                return _forbidden(request, token, scope)
             request.api_token = token
-            request.now = timezone.now()  # the clock is read here, at the edge
             try:
                 return view(request, *args, **kwargs)
             except ApiError as exc:
                 return error_response(exc.status, exc.code, exc.message, **exc.extra)
 
+        wrapper.api_methods = frozenset(methods)  # type: ignore[attr-defined]
+        wrapper.api_scope = scope  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
 
 
-def _authenticate(request: HttpRequest) -> ApiToken | None:
+def _authenticate(request: HttpRequest, now: datetime) -> tuple[ApiToken | None, str]:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        return None
-    token = ApiToken.objects.active().filter(token_hash=hash_token(value.strip())).first()
+        return None, "send a valid token as 'Authorization: Bearer <token>'"
+    token = ApiToken.objects.filter(token_hash=hash_token(value.strip())).first()
     if token is None:
-        return None
-    now = timezone.now()
+        return None, "send a valid token as 'Authorization: Bearer <token>'"
+    state = token.state(now)
+    if state != "active":
+        return None, f"this token has been {'revoked' if state == 'revoked' else 'expired'}; ask for a new one"
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+        # Coarse on purpose: one write per token per five minutes, not one per request.
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
+    return token, ""
+
+
+def _forbidden(request: HttpRequest, token: ApiToken, scope: str) -> HttpResponse:
+    match = request.resolver_match
+    audit.record(
+        "api_token.forbidden",
+        actor=token.actor,
+        now=request.now,
+        object_type="api_token",
+        object_id=token.pk,
+        data={"scope": scope, "route": match.url_name if match else "", "method": request.method},
+    )
+    resp = error_response(403, "insufficient_scope", f"this token lacks the scope '{scope}' that this endpoint needs",
+                          required_scope=scope)
+    resp["WWW-Authenticate"] = f'Bearer realm="dsr", error="insufficient_scope", scope="{scope}"'
+    return resp
 
 
 def actor_of(request: HttpRequest) -> str:
-    return f"api:{request.api_token.pk}"
+    return request.api_token.actor
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
