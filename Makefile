@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Embedded default: SQLite, ORM task broker, local encrypted storage under ./var.
+# Embedded default: SQLite, ORM task broker, local encrypted storage under ./var. DEBUG is on only because
+# development is asked for here (an unset DSR_ENV never turns it on).
+run: export DSR_ENV ?= development
 run: $(STAMP)
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_demo

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 
+from dsr import keys
 from dsr.models.audit import GENESIS, Event
 
 # Any constant works; it only has to be the same for every writer of the chain.
@@ -22,8 +22,7 @@ _CHAIN_LOCK_KEY = 0x64737261  # "dsra"
 def subject_reference(subject_id: uuid.UUID | str) -> str:
     """Keyed hash of a subject id: lets an auditor match events to a subject they can name, yet reveals
     nothing once the subject row is erased."""
-    key = (settings.DSR_PSEUDONYM_KEY or settings.SECRET_KEY).encode()
-    digest = hmac.new(key, str(subject_id).encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(keys.pseudonym_key(), str(subject_id).encode(), hashlib.sha256).hexdigest()
     return "sub_" + digest[:32]
 
 

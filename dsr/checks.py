@@ -33,19 +33,46 @@ def key_ring_present(app_configs: Any = None, **kwargs: Any) -> list:
     return []
 
 
+def _secret_key() -> str:
+    try:
+        return settings.SECRET_KEY or ""
+    except ImproperlyConfigured:  # Django refuses to hand out an empty SECRET_KEY: report it, don't crash
+        return ""
+
+
 @register(Tags.security, deploy=False)
 def real_secret_key(app_configs: Any = None, **kwargs: Any) -> list:
     if not settings.PRODUCTION:
         return []
-    try:
-        key = settings.SECRET_KEY or ""
-    except ImproperlyConfigured:  # Django refuses to hand out an empty SECRET_KEY: report it, don't crash
-        key = ""
+    key = _secret_key()
     if not key or key.startswith("dev-insecure-") or len(key) < 50 or len(set(key)) < 5:
         return [Error("production needs a real SECRET_KEY (50+ random characters)", id="dsr.E004")]
     if settings.DEBUG:
         return [Error("DEBUG must be off in production", id="dsr.E005")]
     return []
+
+
+@register(Tags.security, deploy=False)
+def own_pseudonym_key(app_configs: Any = None, **kwargs: Any) -> list:
+    """Subject references must not hang on SECRET_KEY (rotating it would change them all)."""
+    if not settings.PRODUCTION:
+        return []
+    key = settings.DSR_PSEUDONYM_KEY or ""
+    if len(key) < 32 or len(set(key)) < 5:
+        return [Error("production needs DSR_PSEUDONYM_KEY (32+ random characters, its own value)", id="dsr.E020")]
+    if key == _secret_key():
+        return [Error("DSR_PSEUDONYM_KEY must not be the SECRET_KEY", id="dsr.E021")]
+    return []
+
+
+def refuse_to_start_if_misconfigured() -> None:
+    """Run the system checks where the app starts outside manage.py (WSGI, ASGI): gunicorn imports dsr.wsgi
+    without running any command, so without this a production server would serve with a dev secret."""
+    from django.core import checks
+
+    errors = [m for m in checks.run_checks() if m.is_serious() and not m.is_silenced()]
+    if errors:
+        raise ImproperlyConfigured("dsr refuses to start:\n" + "\n".join(str(e) for e in errors))
 
 
 @register()

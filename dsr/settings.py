@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,7 +37,13 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
-DSR_ENV = env("DSR_ENV", "development")
+# DSR_ENV is "production" or "development"; unset behaves as development for its conveniences (generated dev
+# keys, mail to files) but never turns DEBUG on: the debug page shows settings, e-mails and derived key bytes, so
+# it is on only when asked for (`make run` sets DSR_ENV=development explicitly).
+_DSR_ENV_SET = (env("DSR_ENV") or "").strip()
+if _DSR_ENV_SET not in ("", "development", "production"):
+    raise ImproperlyConfigured(f"DSR_ENV must be 'production' or 'development', not {_DSR_ENV_SET[:20]!r}")
+DSR_ENV = _DSR_ENV_SET or "development"
 PRODUCTION = DSR_ENV == "production"
 TESTING = env_bool("DSR_TESTING", False) or "pytest" in sys.modules
 
@@ -45,7 +52,7 @@ DSR_DATA_DIR = Path(env("DSR_DATA_DIR", str(BASE_DIR / "var")))
 # Development gets a generated, git-ignored secret; production must set a real one (checks.py refuses).
 _DEV_SECRET = "dev-insecure-" + "x" * 50
 SECRET_KEY = env("SECRET_KEY", None if PRODUCTION else _DEV_SECRET) or ""
-DEBUG = env_bool("DEBUG", not PRODUCTION and not TESTING)
+DEBUG = env_bool("DEBUG", _DSR_ENV_SET == "development" and not TESTING)
 ALLOWED_HOSTS = [h.strip() for h in (env("ALLOWED_HOSTS", "" if PRODUCTION else "*") or "").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in (env("CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o.strip()]
 
@@ -73,6 +80,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "dsr.urls"
 WSGI_APPLICATION = "dsr.wsgi.application"
+ASGI_APPLICATION = "dsr.asgi.application"
 
 TEMPLATES = [
     {
@@ -96,8 +104,26 @@ DATABASES = {
         conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
     )
 }
+
+
+def _private_sqlite_file(name: str) -> None:
+    """Create the SQLite file 0600 (in a 0700 directory when dsr makes it) before SQLite does, like the key ring:
+    it holds wrapped keys and personal data. SQLite gives its -wal and -shm files the database file's mode."""
+    if name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        # A file made by an earlier version with the umask's mode: tighten it if it is ours.
+        st = path.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
+            path.chmod(0o600)
+
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    _private_sqlite_file(str(DATABASES["default"]["NAME"]))
     # WAL + a busy timeout let the web server and the qcluster worker share the file.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
@@ -167,7 +193,11 @@ STORAGES = {
 # without one (checks.py).
 DSR_KEYS = env("DSR_KEYS")
 DSR_KEYRING_DEV_FILE = DSR_DATA_DIR / "keyring"
-DSR_PSEUDONYM_KEY = env("DSR_PSEUDONYM_KEY", SECRET_KEY)
+# HMAC key of the subject references (`sub_…`) and of attempted usernames in the audit trail. Its own value, so
+# rotating SECRET_KEY does not change every reference: development generates DSR_DATA_DIR/pseudonym_key on first
+# use (dsr/keys.py); production refuses to start without one (checks.py).
+DSR_PSEUDONYM_KEY = env("DSR_PSEUDONYM_KEY") or None
+DSR_PSEUDONYM_KEY_DEV_FILE = DSR_DATA_DIR / "pseudonym_key"
 
 # --- legal clocks (legal-matrix §1) --------------------------------------------------------------
 DSR_CONTROLLER_COUNTRY = env("DSR_CONTROLLER_COUNTRY", "IE")

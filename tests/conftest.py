@@ -16,6 +16,7 @@ def isolated_vault(settings, tmp_path: Path, monkeypatch):
     settings.DSR_KEYS = KeyRing.generate_spec("test1")
     settings.DSR_DATA_DIR = tmp_path
     settings.DSR_KEYRING_DEV_FILE = tmp_path / "keyring"
+    settings.DSR_PSEUDONYM_KEY_DEV_FILE = tmp_path / "pseudonym_key"
     settings.STORAGES = {
         **settings.STORAGES,
         "dsr_blobs": {

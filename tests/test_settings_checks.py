@@ -40,6 +40,7 @@ def _production_env(tmp_path: Path, **changes: str | None) -> dict[str, str]:
         "DSR_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DSR_KEYS": KeyRing.generate_spec(),
+        "DSR_PSEUDONYM_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "dsr.example.com",
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     }
@@ -95,6 +96,8 @@ BAD_KEY = base64.urlsafe_b64encode(b"sixteen-byte-key").decode()
         ("a short SECRET_KEY", {"SECRET_KEY": "s3cr3t-but-short-Q7"}, "dsr.E004"),
         ("no SECRET_KEY at all", {"SECRET_KEY": None}, "dsr.E004"),
         ("DEBUG switched on", {"DEBUG": "1"}, "dsr.E005"),
+        ("no pseudonym key", {"DSR_PSEUDONYM_KEY": None}, "dsr.E020"),
+        ("a short pseudonym key", {"DSR_PSEUDONYM_KEY": "abcdefgh"}, "dsr.E020"),
         ("mail written to files", {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"},
          "dsr.W001"),
         ("no ALLOWED_HOSTS", {"ALLOWED_HOSTS": None}, "security.W020"),
