@@ -95,3 +95,31 @@ def deploy_mail_and_hosts(app_configs: Any = None, **kwargs: Any) -> list:
     if settings.PRODUCTION and "filebased" in settings.EMAIL_BACKEND:
         warnings.append(Warning("production mail goes to files: set EMAIL_BACKEND", id="dsr.W001"))
     return warnings
+
+
+@register()
+def legal_clock_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    """Refuse a start whose clocks cannot be computed: unknown country, region, UK nation, zone or holiday
+    list (legal-matrix §1.1, §1.3, §2.5 UK-CAL). A wrong calendar would give wrong dates silently."""
+    from datetime import date
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from dsr import deadlines
+    from dsr.deadlines import Regime
+
+    try:
+        from dsr.workflow import clock_options
+
+        opts = clock_options()
+    except ValueError as exc:
+        return [Error(str(exc), id="dsr.E081")]
+    errors = []
+    for regime in Regime:
+        try:
+            deadlines.calendar_for(regime, opts, 2026).get(date(2026, 1, 1))
+            ZoneInfo(deadlines.time_zone_for(regime, opts))
+        except (ValueError, ZoneInfoNotFoundError) as exc:
+            errors.append(Error(f"{regime.name} clock: {exc}", id="dsr.E082",
+                                hint="check DSR_CONTROLLER_COUNTRY, DSR_CONTROLLER_SUBDIVISION, DSR_TIME_ZONE, "
+                                     "DSR_UK_NATION and DSR_CCPA_TIME_ZONE"))
+    return errors

@@ -24,7 +24,13 @@ from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
+from dsr.calendars import (
+    HolidayCalendar,
+    california,
+    package_calendar,
+    time_zone_for_country,
+    uk_nation,
+)
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -49,6 +55,7 @@ __all__ = [
     "receipt_date",
     "roll_forward",
     "supports",
+    "time_zone_for",
 ]
 
 
@@ -101,13 +108,16 @@ class ClockOptions:
     """Operator settings the sources leave open (legal-matrix §11); the defaults are the conservative ones."""
 
     eu_country: str = "IE"  # controller's Member State: Reg. 1182/71 Art 2 public holidays
-    eu_subdivision: str | None = None
-    eu_time_zone: str = "Europe/Dublin"
-    uk_time_zone: str = "Europe/London"  # UK GDPR: England & Wales bank holidays (GB, subdiv ENG)
-    ccpa_time_zone: str = "America/Los_Angeles"  # CCPA: California state holidays (US, subdiv CA)
+    eu_subdivision: str | None = None  # e.g. "BY": regional holidays of that Member State
+    eu_time_zone: str | None = None  # None: the zone of eu_country (calendars.COUNTRY_TIME_ZONES)
+    uk_time_zone: str = "Europe/London"
+    uk_nation: str = "england-wales"  # UK-CAL (§2.5): england-wales, scotland or northern-ireland
+    ccpa_time_zone: str = "America/Los_Angeles"  # CCPA: Gov. Code §6700/§6701 holidays (calendars.py)
     conservative_extension: bool = True  # §1.1 / §11.2: min(anchored receipt+3m, chained (receipt+1m)+2m)
     ccpa_roll_weekend: bool = False  # §1.3 / §11.6: CCP §12a roll, unsettled, default off
     ccpa_business_days_strict: bool = False  # §1.3: weekends only excluded (earlier date)
+    ccpa_saturday_business_days: bool = False  # §1.3: Civ. Code §9 reading (Saturdays count), default off
+    ccpa_extra_holidays: tuple[tuple[date, str], ...] = ()  # §6700(a) days appointed by President/Governor
 
 
 DEFAULT_OPTIONS = ClockOptions()
@@ -290,19 +300,19 @@ def eu_add_months(anchor: date, n: int) -> date:
     return date(y, m, min(anchor.day, _calendar.monthrange(y, m)[1]))
 
 
-def _cal_label(cal: holidays.HolidayBase) -> str:
-    country = getattr(cal, "country", None)
-    if not country:
-        return "the configured calendar"
-    subdiv = getattr(cal, "subdiv", None)
-    return f"{country}-{subdiv}" if subdiv else str(country)
+def _cal_label(cal: HolidayCalendar) -> str:
+    return getattr(cal, "label", None) or "the configured calendar"
 
 
-def _non_working_reason(d: date, cal: holidays.HolidayBase | None) -> str | None:
-    """Why ``d`` is not a working day (for the basis text), or None if it is one."""
+def _non_working_reason(d: date, cal: HolidayCalendar | None, *, saturday_works: bool = False) -> str | None:
+    """Why ``d`` is not a working day (for the basis text), or None if it is one.
+
+    ``saturday_works``: the Civ. Code §9 option for California business days (Saturday is a business day
+    unless it is a holiday); Sunday is always a holiday there (Gov. Code §6700(a)(1)).
+    """
     name = cal.get(d) if cal is not None else None
     label = _cal_label(cal) if cal is not None else ""
-    if d.weekday() >= 5:
+    if d.weekday() == 6 or (d.weekday() == 5 and not saturday_works):
         reason = f"{_fmt(d)} is a {_WEEKDAY_NAMES[d.weekday()]}"
         return f"{reason} ({name}, public holiday in {label})" if name else reason
     if name:
@@ -310,7 +320,7 @@ def _non_working_reason(d: date, cal: holidays.HolidayBase | None) -> str | None
     return None
 
 
-def roll_forward(d: date, cal: holidays.HolidayBase) -> tuple[date, list[str]]:
+def roll_forward(d: date, cal: HolidayCalendar) -> tuple[date, list[str]]:
     """Move a period's last day past weekends and public holidays (Reg. 1182/71 Art 3(4)).
 
     Returns the working day and one human-readable reason per skipped day, so the basis sentence can show
@@ -323,7 +333,9 @@ def roll_forward(d: date, cal: holidays.HolidayBase) -> tuple[date, list[str]]:
     return d, reasons
 
 
-def _business_days(start: date, n: int, cal: holidays.HolidayBase | None) -> tuple[date, list[str]]:
+def _business_days(
+    start: date, n: int, cal: HolidayCalendar | None, *, saturday_works: bool = False
+) -> tuple[date, list[str]]:
     if n < 0:
         raise ValueError("business-day count must be >= 0")
     d = start
@@ -331,7 +343,7 @@ def _business_days(start: date, n: int, cal: holidays.HolidayBase | None) -> tup
     remaining = n
     while remaining:
         d += timedelta(days=1)
-        if d.weekday() >= 5:
+        if d.weekday() == 6 or (d.weekday() == 5 and not saturday_works):
             continue
         if cal is not None and d in cal:
             skipped.append(f"{_fmt(d)} {cal.get(d)}")
@@ -340,69 +352,65 @@ def _business_days(start: date, n: int, cal: holidays.HolidayBase | None) -> tup
     return d, skipped
 
 
-def add_business_days(start: date, n: int, cal: holidays.HolidayBase | None) -> date:
+def add_business_days(
+    start: date, n: int, cal: HolidayCalendar | None, *, saturday_works: bool = False
+) -> date:
     """The ``n``-th business day after ``start`` (the start day itself is not counted, CCP §12).
 
     ``cal=None`` excludes weekends only -- the matrix §1.3 "strict" reading, which gives the earlier date
-    because the regulations never define "business day".
+    because the regulations never define "business day".  ``saturday_works`` counts Saturdays that are not
+    holidays (Civ. Code §9 reading, off by default).
     """
-    return _business_days(start, n, cal)[0]
+    return _business_days(start, n, cal, saturday_works=saturday_works)[0]
 
 
 # --------------------------------------------------------------------------------------------------
-# Calendars
+# Calendars (data and sources: dsr/calendars.py)
 # --------------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=256)
-def _cached_calendar(country: str, subdiv: str | None, years: tuple[int, ...]) -> holidays.HolidayBase:
-    try:
-        probe = holidays.country_holidays(country, subdiv=subdiv, years=())
-    except NotImplementedError as exc:  # unknown country / subdivision
-        raise ValueError(f"no holiday calendar for {country!r} subdivision {subdiv!r}: {exc}") from exc
-    # Holiday names otherwise follow the process locale ($LANG); pin them so the basis sentence is
-    # reproducible, in English wherever the calendar has a translation.
-    supported = getattr(probe, "supported_languages", ()) or ()
-    language = "en_US" if "en_US" in supported else getattr(probe, "default_language", None)
-    # expand=True stays on as a safety net: a look-up outside ``years`` then adds the year instead of
-    # silently answering "not a holiday".  Callers pass every year they need, so the shared cached object
-    # is not mutated on the normal paths.
-    return holidays.country_holidays(country, subdiv=subdiv, years=years, language=language, expand=True)
-
-
-def _calendar_key(regime: Regime, opts: ClockOptions) -> tuple[str, str | None]:
-    if regime is Regime.EU_GDPR:
-        return opts.eu_country, opts.eu_subdivision  # Reg. 1182/71 Art 2: Member State of the act
-    if regime is Regime.UK_GDPR:
-        return "GB", "ENG"  # UK-DSR: ICO method with England & Wales bank holidays
-    return "US", "CA"  # §1.3: California state holidays
 
 
 def calendar_for(
     regime: Regime | str, opts: ClockOptions = DEFAULT_OPTIONS, years: Iterable[int] | int = ()
-) -> holidays.HolidayBase:
+) -> HolidayCalendar:
     """Public-holiday calendar that governs ``regime`` (cached; treat the result as read-only).
 
-    EU: the controller's Member State (``opts.eu_country`` / ``eu_subdivision``); UK: England; CCPA:
-    California.  The cache is keyed only on what changes the calendar, so the EU settings do not split
-    the UK/CCPA caches.
+    EU: the controller's Member State and subdivision (Reg. 1182/71 Art 2); UK: the bank holidays of the
+    controller's nation (UK-CAL); CCPA: Gov. Code §6700/§6701 as data (legal-matrix §1.3), never the
+    ``holidays`` package's state-employee calendar.  Unknown countries, subdivisions and nations raise
+    ValueError.
     """
     regime = _regime(regime)
     ys = (years,) if isinstance(years, int) else tuple(sorted(set(years)))
-    country, subdiv = _calendar_key(regime, opts)
-    return _cached_calendar(country, subdiv, ys)
+    if regime is Regime.EU_GDPR:
+        sub = opts.eu_subdivision
+        label = f"{opts.eu_country}-{sub}" if sub else opts.eu_country
+        return package_calendar(opts.eu_country, sub, ys, label)
+    if regime is Regime.UK_GDPR:
+        subdiv, label = uk_nation(opts.uk_nation)
+        return package_calendar("GB", subdiv, ys, label)
+    return california(ys, tuple(opts.ccpa_extra_holidays))
 
 
 def _years_around(d: date, span: int = 1) -> tuple[int, ...]:
     return tuple(range(d.year, d.year + span + 1))
 
 
-def _tz_for(regime: Regime, opts: ClockOptions) -> str:
+def time_zone_for(regime: Regime | str, opts: ClockOptions = DEFAULT_OPTIONS) -> str:
+    """The zone that turns a receipt instant into the regime's statutory date.
+
+    EU: ``eu_time_zone`` when set, otherwise the zone of the controller's country (so a German controller
+    who sets only its country counts in Berlin time, not Dublin time).
+    """
+    regime = _regime(regime)
     if regime is Regime.EU_GDPR:
-        return opts.eu_time_zone
+        return opts.eu_time_zone or time_zone_for_country(opts.eu_country, opts.eu_subdivision)
     if regime is Regime.UK_GDPR:
         return opts.uk_time_zone
     return opts.ccpa_time_zone
+
+
+def _tz_for(regime: Regime, opts: ClockOptions) -> str:
+    return time_zone_for(regime, opts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -415,7 +423,7 @@ def _received_text(received_at: datetime, receipt: date, tz_name: str) -> str:
     return f"received {utc:%Y-%m-%d %H:%M:%S} UTC = {_fmt(receipt)} ({tz_name})"
 
 
-def _roll_text(raw: date, rolled: date, reasons: list[str], cal: holidays.HolidayBase, art: str) -> str:
+def _roll_text(raw: date, rolled: date, reasons: list[str], cal: HolidayCalendar, art: str) -> str:
     if not reasons:
         return f"{_fmt(raw)} is a working day in {_cal_label(cal)}, no roll ({art})"
     return f"weekend/holiday roll ({art}): " + "; ".join(reasons) + f" -> {_fmt(rolled)}"
@@ -433,7 +441,7 @@ class _GdprInitial:
     raw: date
     due: date
     text: str  # "received ...; +1 month = ...; roll ..."
-    cal: holidays.HolidayBase
+    cal: HolidayCalendar
 
 
 def _month_citations(regime: Regime) -> tuple[str, str]:
@@ -562,7 +570,12 @@ def _gdpr_extended(regime: Regime, kind: Kind, received_at: datetime, opts: Cloc
 
 
 def _ccpa_calendar_days(received_at: datetime, days: int, opts: ClockOptions) -> tuple[date, date, str]:
-    """Receipt + ``days`` calendar days (CCP §12: first day excluded, last included), optional §12a roll."""
+    """Receipt + ``days`` calendar days (CCP §12: first day excluded, last included), optional §12a roll.
+
+    The roll (off by default, legal-matrix §1.3 / §11.6) skips Saturdays, Sundays and the same Gov. Code
+    §6700/§6701 holidays as the business-day count: CCP §12a extends a period ending on a holiday "to and
+    including the next day that is not a holiday", Saturdays included.
+    """
     tz_name = opts.ccpa_time_zone
     receipt = receipt_date(received_at, tz_name)
     raw = receipt + timedelta(days=days)
@@ -582,15 +595,23 @@ def _ccpa_calendar_days(received_at: datetime, days: int, opts: ClockOptions) ->
 
 
 def _ccpa_business_days(received_at: datetime, n: int, opts: ClockOptions) -> tuple[date, str]:
+    """``n`` California business days after the day of receipt (C-ACK, C-OPT, C-LIM; legal-matrix §1.3).
+
+    Default: Monday-Friday minus the Gov. Code §6700/§6701 holidays.  Options: "strict" excludes weekends
+    only (the earlier date); Civ. Code §9 counts Saturdays that are not holidays (off by default).
+    """
     tz_name = opts.ccpa_time_zone
     receipt = receipt_date(received_at, tz_name)
+    saturday = opts.ccpa_saturday_business_days
     if opts.ccpa_business_days_strict:
         cal = None
-        excluded = "weekends only (strict mode, §1.3)"
+        excluded = ("Sundays only (strict mode and Civ. Code §9 Saturdays, §1.3)" if saturday
+                    else "weekends only (strict mode, §1.3)")
     else:
         cal = calendar_for(Regime.CCPA, opts, _years_around(receipt))
-        excluded = f"weekends and {_cal_label(cal)} state holidays"
-    due, skipped = _business_days(receipt, n, cal)
+        days_off = "Sundays (Saturdays count, Civ. Code §9 option)" if saturday else "Saturdays, Sundays"
+        excluded = f"{days_off} and the holidays of {_cal_label(cal)}"
+    due, skipped = _business_days(receipt, n, cal, saturday_works=saturday)
     skipped_text = f" (holidays skipped: {', '.join(skipped)})" if skipped else ""
     text = (
         f"{_received_text(received_at, receipt, tz_name)}; {n} business days after the day of receipt, "
@@ -703,7 +724,7 @@ def extended_due(
 def paused_due(
     due: DueDate,
     paused_days: int,
-    cal: holidays.HolidayBase | None = None,
+    cal: HolidayCalendar | None = None,
     opts: ClockOptions = DEFAULT_OPTIONS,
 ) -> DueDate:
     """Push a GDPR/UK date by a lawful pause of ``paused_days`` calendar days, then roll to a working day.

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from dsr import emails
 from dsr.models import Case, OutboundMessage
 from dsr.roles import Role
-from dsr.workflow import local_today
+from dsr.workflow import controller_time_zone, local_today
 
 
 def recipients() -> list[str]:
@@ -29,7 +29,7 @@ def send_digest(*, now: datetime) -> int:
     at_risk = list(Case.objects.at_risk(today, days).order_by("due_on", "received_at")[:500])
     if not overdue and not at_risk:
         return 0
-    day_start = datetime.combine(today, time.min, tzinfo=ZoneInfo(settings.DSR_TIME_ZONE))
+    day_start = datetime.combine(today, time.min, tzinfo=ZoneInfo(controller_time_zone()))
     already = set(
         OutboundMessage.objects.filter(template="digest", created_at__gte=day_start,
                                        created_at__lt=day_start + timedelta(days=1)).values_list("to", flat=True)

@@ -200,13 +200,18 @@ DSR_PSEUDONYM_KEY = env("DSR_PSEUDONYM_KEY") or None
 DSR_PSEUDONYM_KEY_DEV_FILE = DSR_DATA_DIR / "pseudonym_key"
 
 # --- legal clocks (legal-matrix §1) --------------------------------------------------------------
-DSR_CONTROLLER_COUNTRY = env("DSR_CONTROLLER_COUNTRY", "IE")
-DSR_CONTROLLER_SUBDIVISION = env("DSR_CONTROLLER_SUBDIVISION") or None
-DSR_TIME_ZONE = env("DSR_TIME_ZONE", "Europe/Dublin")
+# The controller's EU/EEA Member State (ISO code) and optional region ("BY"): public holidays of the GDPR
+# roll (Reg. 1182/71 Art 2). DSR_TIME_ZONE unset: the zone follows the country (dsr/calendars.py table).
+DSR_CONTROLLER_COUNTRY = (env("DSR_CONTROLLER_COUNTRY", "IE") or "IE").upper()
+DSR_CONTROLLER_SUBDIVISION = (env("DSR_CONTROLLER_SUBDIVISION") or "").upper() or None
+DSR_TIME_ZONE = env("DSR_TIME_ZONE") or None
+DSR_UK_NATION = env("DSR_UK_NATION", "england-wales")  # UK-CAL: england-wales | scotland | northern-ireland
 DSR_CCPA_TIME_ZONE = env("DSR_CCPA_TIME_ZONE", "America/Los_Angeles")
 DSR_CONSERVATIVE_EXTENSION = env_bool("DSR_CONSERVATIVE_EXTENSION", True)
 DSR_CCPA_ROLL_WEEKEND = env_bool("DSR_CCPA_ROLL_WEEKEND", False)
 DSR_CCPA_STRICT_BUSINESS_DAYS = env_bool("DSR_CCPA_STRICT_BUSINESS_DAYS", False)
+DSR_CCPA_SATURDAY_BUSINESS_DAYS = env_bool("DSR_CCPA_SATURDAY_BUSINESS_DAYS", False)  # Civ. Code §9 reading
+DSR_CCPA_EXTRA_HOLIDAYS = env("DSR_CCPA_EXTRA_HOLIDAYS", "")  # "YYYY-MM-DD=Name,…": days appointed under §6700(a)
 DSR_AT_RISK_DAYS = env_int("DSR_AT_RISK_DAYS", 5)
 DSR_BASE_URL = env("DSR_BASE_URL", "http://127.0.0.1:8000")
 DSR_DIGEST_HOUR_UTC = env_int("DSR_DIGEST_HOUR_UTC", 7)

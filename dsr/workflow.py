@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from dsr import audit, deadlines, emails
+from dsr import audit, calendars, deadlines, emails
 from dsr.deadlines import ClockOptions, DueDate, Kind, Purpose, Regime
 from dsr.models import Case, CaseDeadline, CaseState, Channel, FiledBy, Outcome, RegimeDefinition, Subject
 from dsr.models.cases import OPEN_STATES
@@ -37,22 +37,45 @@ def clock_options() -> ClockOptions:
     return ClockOptions(
         eu_country=settings.DSR_CONTROLLER_COUNTRY,
         eu_subdivision=settings.DSR_CONTROLLER_SUBDIVISION,
-        eu_time_zone=settings.DSR_TIME_ZONE,
+        eu_time_zone=settings.DSR_TIME_ZONE or None,
+        uk_nation=settings.DSR_UK_NATION,
         ccpa_time_zone=settings.DSR_CCPA_TIME_ZONE,
         conservative_extension=settings.DSR_CONSERVATIVE_EXTENSION,
         ccpa_roll_weekend=settings.DSR_CCPA_ROLL_WEEKEND,
         ccpa_business_days_strict=settings.DSR_CCPA_STRICT_BUSINESS_DAYS,
+        ccpa_saturday_business_days=settings.DSR_CCPA_SATURDAY_BUSINESS_DAYS,
+        ccpa_extra_holidays=calendars.parse_extra_holidays(settings.DSR_CCPA_EXTRA_HOLIDAYS),
     )
+
+
+def controller_time_zone() -> str:
+    """The controller's zone: DSR_TIME_ZONE, or the zone of DSR_CONTROLLER_COUNTRY (calendars.py table)."""
+    return deadlines.time_zone_for(Regime.EU_GDPR, clock_options())
 
 
 def local_today(now: datetime, regime: Regime | str | None = None) -> date:
     """The statutory 'today' in the regime's zone (the controller's zone by default)."""
+    return deadlines.receipt_date(now, deadlines.time_zone_for(Regime(regime) if regime else Regime.EU_GDPR,
+                                                               clock_options()))
+
+
+def calendars_in_use(regimes: Iterable[str]) -> list[dict[str, str]]:
+    """Which calendar and zone each regime's dates are computed with (shown on the case page, stored with
+    the case at submission)."""
     opts = clock_options()
-    tz = {
-        Regime.CCPA: opts.ccpa_time_zone,
-        Regime.UK_GDPR: opts.uk_time_zone,
-    }.get(Regime(regime) if regime else Regime.EU_GDPR, opts.eu_time_zone)
-    return deadlines.receipt_date(now, tz)
+    out = []
+    for code in regimes:
+        regime = Regime(code)
+        cal = deadlines.calendar_for(regime, opts)
+        entry = {"regime": regime.value, "calendar": cal.label, "time_zone": deadlines.time_zone_for(regime, opts)}
+        if regime is Regime.CCPA:
+            entry["business_days"] = (
+                ("Monday-Saturday" if opts.ccpa_saturday_business_days else "Monday-Friday")
+                + (" (strict: holidays not excluded)" if opts.ccpa_business_days_strict else " minus holidays")
+            )
+            entry["roll"] = "CCP §12a roll on" if opts.ccpa_roll_weekend else "no roll of calendar-day periods"
+        out.append(entry)
+    return out
 
 
 # --- refusal grounds --------------------------------------------------------------------------------

@@ -110,3 +110,64 @@ def test_filing_acknowledges_to_the_address_on_file_and_audits(api, django_captu
     assert "7 April 2026" in mailoutbox[0].body and body["reference"] in mailoutbox[0].subject
     kinds = list(Event.objects.filter(object_id=body["id"]).values_list("kind", flat=True))
     assert kinds == ["case.submitted", "case.acknowledged"]
+
+
+# --- issue 8: California business days, UK nations, the controller's zone ----------------------------------
+
+CCPA_VECTORS = [
+    # (kind, received_at, purpose, due) -- legal-matrix §1.3; Gov. Code §6700/§6701, not a state-employee calendar
+    ("opt_out_sale_sharing", "2025-11-20T18:00:00Z", "response", "2025-12-12"),
+    ("opt_out_sale_sharing", "2026-06-26T18:00:00Z", "response", "2026-07-17"),
+    ("access", "2024-02-14T18:00:00Z", "acknowledgement", "2024-02-29"),
+    ("access", "2026-02-06T18:00:00Z", "acknowledgement", "2026-02-25"),
+    ("limit_sensitive", "2026-09-04T18:00:00Z", "response", "2026-09-30"),
+]
+
+
+@pytest.mark.parametrize(("kind", "received_at", "purpose", "due"), CCPA_VECTORS)
+def test_california_business_day_dates_follow_government_code_6700(api, kind, received_at, purpose, due):
+    with time_machine.travel(datetime(2026, 11, 30, 12, tzinfo=UTC), tick=False):
+        resp = _file(api, kind=kind, regimes=["ccpa"], subject={"email": "ca@example.com"}, received_at=received_at)
+    assert resp.status_code == 201, resp.content
+    assert _due(resp.json(), "ccpa", purpose) == [due]
+
+
+@pytest.mark.parametrize(("nation", "due"), [("scotland", "2026-04-06"), ("england-wales", "2026-04-07"),
+                                             ("northern-ireland", "2026-04-07")])
+def test_uk_bank_holidays_follow_the_controllers_nation(api, settings, nation, due):
+    # +1 month = Fri 3 April 2026, Good Friday everywhere; Easter Monday 6 April is a bank holiday in England,
+    # Wales and Northern Ireland, not in Scotland (legal-matrix §2.5 UK-CAL).
+    settings.DSR_UK_NATION = nation
+    with time_machine.travel(NOW, tick=False):
+        body = _file(api, kind="access", regimes=["uk_gdpr"], subject={"email": "uk@example.com"},
+                     received_at="2026-03-03T10:00:00Z").json()
+    assert _due(body, "uk_gdpr", "response") == [due]
+
+
+def test_a_german_controller_counts_in_berlin_time_without_setting_a_zone(api, settings):
+    # 22:30 UTC on 30 September is 00:30 on 1 October in Berlin (23:30 on 30 September in Dublin).
+    settings.DSR_CONTROLLER_COUNTRY, settings.DSR_TIME_ZONE = "DE", None
+    with time_machine.travel(datetime(2026, 10, 2, 9, tzinfo=UTC), tick=False):
+        body = _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": "de@example.com"},
+                     received_at="2026-09-30T22:30:00Z").json()
+    assert _due(body, "eu_gdpr", "response") == ["2026-11-02"]  # Sun 1 Nov -> Mon 2 Nov
+    response = next(d for d in body["due_dates"] if d["purpose"] == "response")
+    assert "Thu 2026-10-01 (Europe/Berlin)" in response["basis"]
+    settings.DSR_CONTROLLER_COUNTRY = "IE"
+    with time_machine.travel(datetime(2026, 10, 2, 9, tzinfo=UTC), tick=False):
+        body = _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": "ie@example.com"},
+                     received_at="2026-09-30T22:30:00Z").json()
+    assert _due(body, "eu_gdpr", "response") == ["2026-10-30"]  # 30 Sept + 1 month, Dublin date
+
+
+def test_a_controller_subdivision_selects_regional_holidays(api, settings):
+    # +1 month = Tue 6 Jan 2026, Epiphany: a public holiday in Bavaria, not in Berlin.
+    settings.DSR_CONTROLLER_COUNTRY, settings.DSR_TIME_ZONE = "DE", None
+    dates = {}
+    for sub in (None, "BY"):
+        settings.DSR_CONTROLLER_SUBDIVISION = sub
+        with time_machine.travel(datetime(2025, 12, 8, 9, tzinfo=UTC), tick=False):
+            body = _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": f"{sub}@example.com"},
+                         received_at="2025-12-06T10:00:00Z").json()
+        dates[sub] = _due(body, "eu_gdpr", "response")
+    assert dates == {None: ["2026-01-06"], "BY": ["2026-01-07"]}

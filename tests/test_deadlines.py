@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import ast
 import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dsr import calendars
 from dsr import deadlines as dl
 from dsr.deadlines import (
     ClockOptions,
@@ -50,6 +51,8 @@ EU_UTC = ClockOptions(eu_time_zone="UTC")
 CA = ClockOptions()
 CA_ROLL = ClockOptions(ccpa_roll_weekend=True)
 CA_STRICT = ClockOptions(ccpa_business_days_strict=True)
+CA_SAT = ClockOptions(ccpa_saturday_business_days=True)
+CA_STRICT_SAT = ClockOptions(ccpa_business_days_strict=True, ccpa_saturday_business_days=True)
 
 HEADLINE = datetime(2026, 3, 5, 10, 0, tzinfo=UTC)
 
@@ -180,12 +183,42 @@ VECTORS = [
     _p("g-dm-information-1-month", EU, DM, "2026-03-05T10:00Z", RESP, "2026-04-07", IE),
     _p("g-cw-suppression", EU, CW, "2026-03-05T10:00Z", SUP, "2026-03-05", IE),
     _p("uk-dm-suppression", UK, DM, "2026-03-05T10:00Z", SUP, "2026-03-05", IE),
+    # ---- issue 8: California business days = Mon-Fri minus Gov. Code §6700/§6701 holidays (calendars.py).
+    # The five dates the `holidays` package's state-employee calendar got wrong:
+    # Thanksgiving is a holiday, the day after is not (package: 12-15)
+    _p("ca-6700-opt-out-day-after-thanksgiving-works", CCPA, OPT, "2025-11-20T18:00Z", RESP, "2025-12-12", CA),
+    # Sat 4 July is not moved to Fri 3 July (package: 07-20)
+    _p("ca-6700-opt-out-saturday-july-4-not-moved", CCPA, OPT, "2026-06-26T18:00Z", RESP, "2026-07-17", CA),
+    # Susan B. Anthony Day (15 Feb) is no §6700 holiday (package: 03-01)
+    _p("ca-6700-know-ack-no-susan-b-anthony", CCPA, A, "2024-02-14T18:00Z", ACK, "2024-02-29", CA),
+    # Lincoln Day 12 Feb, Washington 16 Feb, Lunar New Year 17 Feb (package: 02-23)
+    _p("ca-6700-know-ack-lincoln-washington-lunar-new-year", CCPA, A, "2026-02-06T18:00Z", ACK, "2026-02-25", CA),
+    # Labor Day, Admission Day 9 Sep, Native American Day 25 Sep (package: 09-28)
+    _p("ca-6700-limit-admission-native-american", CCPA, LIM, "2026-09-04T18:00Z", RESP, "2026-09-30", CA),
+    # One holiday at a time (10 business days from a Friday land on the second Monday unless a day is skipped):
+    _p("ca-6700-lunar-new-year-2025", CCPA, A, "2025-01-24T18:00Z", ACK, "2025-02-10", CA),
+    _p("ca-6700-genocide-remembrance-2026", CCPA, A, "2026-04-17T18:00Z", ACK, "2026-05-04", CA),
+    _p("ca-6700-juneteenth-2026", CCPA, A, "2026-06-12T18:00Z", ACK, "2026-06-29", CA),
+    _p("ca-6700-diwali-2027", CCPA, A, "2027-10-22T18:00Z", ACK, "2027-11-08", CA),
+    _p("ca-6700-columbus-day-2026", CCPA, OPT, "2026-10-05T18:00Z", RESP, "2026-10-27", CA),
+    _p("ca-6701-sunday-july-4-2027-moved-to-monday", CCPA, A, "2027-07-02T18:00Z", ACK, "2027-07-19", CA),
+    _p("ca-6701-saturday-veterans-day-2028-friday-off", CCPA, A, "2028-11-03T18:00Z", ACK, "2028-11-20", CA),
+    _p("ca-6700-good-friday-is-a-business-day", CCPA, A, "2026-03-27T18:00Z", ACK, "2026-04-13", CA),
+    # §1.3 options: strict (weekends only) and Civ. Code §9 Saturdays
+    _p("ca-strict-thanksgiving-counts", CCPA, OPT, "2025-11-20T18:00Z", RESP, "2025-12-11", CA_STRICT),
+    _p("ca-saturdays-count-except-holidays", CCPA, OPT, "2026-06-26T18:00Z", RESP, "2026-07-15", CA_SAT),
+    _p("ca-strict-and-saturdays", CCPA, OPT, "2026-06-26T18:00Z", RESP, "2026-07-14", CA_STRICT_SAT),
+    # CCP §12a roll option uses the same §6700 calendar (and skips Saturdays)
+    _p("ca-12a-roll-columbus-day", CCPA, ERA, "2026-08-28T18:00Z", RESP, "2026-10-13", CA_ROLL),
+    _p("ca-12a-no-roll-columbus-day", CCPA, ERA, "2026-08-28T18:00Z", RESP, "2026-10-12", CA),
+    _p("ca-12a-roll-day-after-thanksgiving-works", CCPA, ERA, "2026-10-13T18:00Z", RESP, "2026-11-27", CA_ROLL),
+    _p("ca-12a-roll-saturday", CCPA, ERA, "2026-03-04T18:00Z", RESP, "2026-04-20", CA_ROLL),
+    _p("ca-12a-no-roll-saturday", CCPA, ERA, "2026-03-04T18:00Z", RESP, "2026-04-18", CA),
 ]
 
 
 def _raw(regime: Regime, received_at: datetime, what: str, opts: ClockOptions) -> date:
-    tz = opts.eu_time_zone if regime is EU else opts.uk_time_zone
-    receipt = receipt_date(received_at, tz)
+    receipt = receipt_date(received_at, dl.time_zone_for(regime, opts))
     if what == "+1m":
         return eu_add_months(receipt, 1)
     if what == "+3m":
@@ -427,6 +460,81 @@ def test_add_business_days():
         add_business_days(date(2026, 3, 5), -1, None)
 
 
+# Gov. Code §6700/§6701 holidays per year, worked out by hand from the rules (legal-matrix §1.3, calendars.py):
+# observed days from §6701 are marked "(obs)"; Good Friday, the Day after Thanksgiving and Susan B. Anthony
+# Day are absent on purpose.
+CA_HOLIDAYS_BY_YEAR = {
+    2024: "01-01 01-15 02-10 02-12 02-19 03-31 04-01(obs) 04-24 05-27 06-19 07-04 09-02 09-09 09-27 10-14 "
+          "11-11 11-28 12-25",
+    2025: "01-01 01-20 01-29 02-12 02-17 03-31 04-24 05-26 06-19 07-04 09-01 09-09 09-26 10-13 11-11 11-27 12-25",
+    2026: "01-01 01-19 02-12 02-16 02-17 03-31 04-24 05-25 06-19 07-04 09-07 09-09 09-25 10-12 11-08 11-11 "
+          "11-26 12-25",
+    2027: "01-01 01-18 02-06 02-12 02-15 03-31 04-24 05-31 06-19 07-04 07-05(obs) 09-06 09-09 09-24 10-11 "
+          "10-29 11-11 11-25 12-25",
+    2028: "01-01 01-17 01-26 02-12 02-21 03-31 04-24 05-29 06-19 07-04 09-04 09-09 09-22 10-09 10-17 "
+          "11-10(obs) 11-11 11-23 12-25",
+    2029: "01-01 01-15 02-12 02-13 02-19 03-31 04-24 05-28 06-19 07-04 09-03 09-09 09-10(obs) 09-28 10-08 "
+          "11-05 11-11 11-12(obs) 11-22 12-25",
+    2030: "01-01 01-21 02-03 02-12 02-18 03-31 04-01(obs) 04-24 05-27 06-19 07-04 09-02 09-09 09-27 10-14 "
+          "10-26 11-11 11-28 12-25",
+}
+
+
+@pytest.mark.parametrize("year", sorted(CA_HOLIDAYS_BY_YEAR))
+def test_california_holidays_are_exactly_the_6700_days_of_each_year(year: int):
+    expected = []
+    for token in CA_HOLIDAYS_BY_YEAR[year].split():
+        observed = token.endswith("(obs)")
+        expected.append((date.fromisoformat(f"{year}-{token[:5]}"), observed))
+    cal = calendar_for(CCPA, CA, year)
+    got = [(d, "observed" in name) for d, name in cal.holidays_in(year)]
+    assert got == expected
+    names = {name for _, name in cal.holidays_in(year)}
+    assert not any("Thanksgiving" in n and "After" in n for n in names)
+    assert not any("Anthony" in n or "Good Friday" in n for n in names)
+
+
+@pytest.mark.parametrize("year", sorted(CA_HOLIDAYS_BY_YEAR))
+def test_every_california_weekday_holiday_is_skipped_as_a_business_day(year: int):
+    cal = calendar_for(CCPA, CA, year)
+    for day, name in cal.holidays_in(year):
+        if day.weekday() >= 5:
+            continue
+        before = day - timedelta(days=1)
+        while before.weekday() >= 5 or before in cal:
+            before -= timedelta(days=1)
+        nxt = add_business_days(before, 1, cal)
+        assert nxt > day, (day, name)
+        assert add_business_days(before, 1, None) <= day  # strict mode counts it
+
+
+def test_each_6700_rule_names_its_source_and_the_date_it_was_checked():
+    names = {r.name.split(" (")[0] for r in calendars.CALIFORNIA_RULES}
+    assert {"Lincoln Day", "Lunar New Year", "Genocide Remembrance Day", "Admission Day", "Native American Day",
+            "Columbus Day", "Diwali", "Juneteenth", "Cesar Chavez Day", "Thanksgiving Day"} <= names
+    for rule in calendars.CALIFORNIA_RULES:
+        assert "Gov. Code §6700" in rule.source and rule.checked_on == "2026-11-30"
+        assert rule.confidence in {"V", "S", "NV"}
+    diwali = next(r for r in calendars.CALIFORNIA_RULES if r.name == "Diwali")
+    assert diwali.since == 2026 and diwali.confidence == "NV" and diwali.actual(2025) is None
+    assert date(2025, 10, 20) not in calendar_for(CCPA, CA, 2025)  # Diwali only from 2026 (AB 268)
+    # only the dates §6701 names move from a Sunday; Juneteenth 2033 (a Sunday) does not
+    assert calendar_for(CCPA, CA, 2033).get(date(2033, 6, 20)) is None
+
+
+def test_operator_added_holidays_extend_the_california_calendar():
+    extra = calendars.parse_extra_holidays("2025-01-09=National Day of Mourning")
+    opts = ClockOptions(ccpa_extra_holidays=extra)
+    assert "Mourning" in calendar_for(CCPA, opts, 2025).get(date(2025, 1, 9))
+    # opt-out received Wed 8 Jan 2025: 15 business days skip MLK Day (20th), Lunar New Year (29th) and,
+    # when added, the 9th
+    received = datetime(2025, 1, 8, 18, tzinfo=UTC)
+    assert _only(due_dates(CCPA, OPT, received), Purpose.RESPONSE).due_on == date(2025, 1, 31)
+    assert _only(due_dates(CCPA, OPT, received, opts), Purpose.RESPONSE).due_on == date(2025, 2, 3)
+    with pytest.raises(ValueError, match="not a date"):
+        calendars.parse_extra_holidays("9 Jan 2025")
+
+
 def test_eu_add_months_year_wrap_and_clamp():
     assert eu_add_months(date(2026, 11, 30), 3) == date(2027, 2, 28)
     assert eu_add_months(date(2026, 12, 31), 1) == date(2027, 1, 31)
@@ -582,7 +690,7 @@ def test_basis_ccpa():
     assert "Sun 2026-04-19 is a Sunday" in rolled and "-> Mon 2026-04-20" in rolled
     received = datetime(2026, 3, 24, 17, tzinfo=UTC)
     ack = _only(due_dates(CCPA, ERA, received), Purpose.ACKNOWLEDGEMENT).basis
-    assert "C-ACK" in ack and "§7021(a)" in ack and "Cesar Chavez Day" in ack and "US-CA" in ack
+    assert "C-ACK" in ack and "§7021(a)" in ack and "Cesar Chavez Day" in ack and "Gov. Code §6700/§6701" in ack
     strict = _only(due_dates(CCPA, ERA, received, CA_STRICT), Purpose.ACKNOWLEDGEMENT).basis
     assert "weekends only" in strict
     assert "C-OPT" in due_dates(CCPA, Kind.OPT_OUT_SALE_SHARING, HEADLINE)[0].basis
@@ -593,27 +701,33 @@ def test_basis_ccpa():
 # --------------------------------------------------------------------------------------------------
 
 
-def test_module_is_pure():
-    tree = ast.parse(Path(dl.__file__).read_text(encoding="utf-8"))
+PURE_IMPORTS = {
+    "__future__",
+    "calendar",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "enum",
+    "functools",
+    "typing",
+    "zoneinfo",
+    "holidays",
+    "dsr.calendars",
+}
+
+
+@pytest.mark.parametrize("module", [dl, calendars], ids=["deadlines", "calendars"])
+def test_module_is_pure(module):
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
+            imported.add(node.module if node.module.startswith("dsr") else node.module.split(".")[0])
         elif isinstance(node, ast.Attribute):
             assert node.attr not in {"today", "now", "utcnow"}, f"clock read at line {node.lineno}"
-    assert imported <= {
-        "__future__",
-        "calendar",
-        "collections",
-        "dataclasses",
-        "datetime",
-        "enum",
-        "functools",
-        "zoneinfo",
-        "holidays",
-    }, imported
+    assert imported <= PURE_IMPORTS, imported
 
 
 # --------------------------------------------------------------------------------------------------
@@ -632,11 +746,13 @@ options = st.builds(
     conservative_extension=st.booleans(),
     ccpa_roll_weekend=st.booleans(),
     ccpa_business_days_strict=st.booleans(),
+    ccpa_saturday_business_days=st.booleans(),
+    uk_nation=st.sampled_from(["england-wales", "scotland", "northern-ireland"]),
 )
 
 
 def _tz(regime: Regime, opts: ClockOptions) -> str:
-    return {EU: opts.eu_time_zone, UK: opts.uk_time_zone, CCPA: opts.ccpa_time_zone}[regime]
+    return dl.time_zone_for(regime, opts)
 
 
 def _all_dates(regime: Regime, kind: Kind, at: datetime, opts: ClockOptions) -> dict[Purpose, date]:
