@@ -315,6 +315,7 @@ def submit_case(
                 due_on=gov.due_on,
                 due_rule=gov.rule,
                 due_regime=gov.regime.value,
+                clock=calendars_in_use(regimes),
             )
             _save_deadlines(case, dates, now)
             _event(case, "submitted", actor=actor, now=now, kind=kind, regimes=regimes, channel=channel,

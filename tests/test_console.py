@@ -439,6 +439,22 @@ def test_the_case_page_shows_every_due_date_with_its_rule_and_why(users):
     assert case.reference in page and "case.submitted" in page and "case.acknowledged" in page
 
 
+def test_the_case_page_says_which_calendar_each_regime_used_even_after_the_settings_change(users, settings):
+    settings.DSR_CONTROLLER_COUNTRY, settings.DSR_CONTROLLER_SUBDIVISION, settings.DSR_TIME_ZONE = "DE", "BY", None
+    settings.DSR_UK_NATION = "scotland"
+    case = file_case("access", ("eu_gdpr", "uk_gdpr", "ccpa"))
+    settings.DSR_CONTROLLER_COUNTRY, settings.DSR_CONTROLLER_SUBDIVISION, settings.DSR_UK_NATION = "IE", None, \
+        "england-wales"
+    page = client_for(users["auditor"]).get(reverse("staff-case", args=[case.pk])).content.decode()
+    clock = page[page.index('<dd class="clock">'):]
+    clock = clock[:clock.index("</dd>")]
+    assert "EU GDPR: DE-BY, Europe/Berlin" in clock
+    assert "UK GDPR: GB-SCT (Scotland bank holidays), Europe/London" in clock
+    assert "CCPA/CPRA: California (Gov. Code §6700/§6701 holidays), America/Los_Angeles" in clock
+    assert "business days Monday-Friday minus holidays" in clock
+    assert "current settings" not in clock
+
+
 def test_the_case_page_shows_facts_holdings_and_notices_but_never_the_full_address(users):
     email = "someone.private@example.com"
     case = file_case(email=email)

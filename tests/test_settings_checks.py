@@ -217,3 +217,35 @@ def test_the_first_command_in_a_fresh_data_directory_creates_the_ring_and_later_
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == first.stdout.strip() != ""
     assert ring.read_text() == content
+
+
+# --- legal clocks (issue 8) ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "needle"),
+    [
+        ("DSR_CONTROLLER_COUNTRY", "XX", "XX"),
+        ("DSR_CONTROLLER_SUBDIVISION", "ZZ", "ZZ"),
+        ("DSR_UK_NATION", "wales", "unknown UK nation"),
+        ("DSR_TIME_ZONE", "Mars/Olympus_Mons", "Mars"),
+        ("DSR_CCPA_EXTRA_HOLIDAYS", "9 Jan 2025", "not a date"),
+    ],
+)
+def test_a_clock_setting_that_cannot_be_computed_refuses_the_start(settings, name, value, needle):
+    from dsr.checks import legal_clock_settings
+
+    assert legal_clock_settings() == []
+    setattr(settings, name, value)
+    errors = legal_clock_settings()
+    assert errors and needle in errors[0].msg
+    assert errors[0].id in {"dsr.E081", "dsr.E082"}
+
+
+def test_a_country_outside_the_zone_table_needs_an_explicit_time_zone(settings):
+    from dsr.checks import legal_clock_settings
+
+    settings.DSR_CONTROLLER_COUNTRY, settings.DSR_TIME_ZONE = "US", None
+    assert any("DSR_TIME_ZONE" in e.msg for e in legal_clock_settings())
+    settings.DSR_TIME_ZONE = "America/New_York"
+    assert legal_clock_settings() == []

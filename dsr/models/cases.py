@@ -111,6 +111,10 @@ class Case(models.Model):
     )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
 
+    # Calendar and time zone each regime's dates were computed with, at submission (issue 8): shown on the
+    # case page, so a later change of settings does not misdescribe stored dates.
+    clock = models.JSONField(default=list, blank=True)
+
     # governing date (earliest response date across regimes, legal-matrix §1.4)
     due_on = models.DateField()
     due_rule = models.CharField(max_length=16)

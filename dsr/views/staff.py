@@ -328,7 +328,11 @@ def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "holdings": holdings,
         "derived_count": derived,
         "received_local": workflow.local_today(case.received_at),
-        "controller_tz": settings.DSR_TIME_ZONE,
+        "controller_tz": workflow.controller_time_zone(),
+        # which calendar each regime's dates were computed with (stored at submission; older cases: settings)
+        "clock": [{**c, "regime_label": REGIME_LABELS.get(Regime(c["regime"]), c["regime"])}
+                  for c in (case.clock or workflow.calendars_in_use(case.regimes))],
+        "clock_from_settings": not case.clock,
         "today": today,
         "urgency": urgency,
         "urgency_days": urgency_days,
