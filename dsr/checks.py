@@ -123,3 +123,36 @@ def legal_clock_settings(app_configs: Any = None, **kwargs: Any) -> list:
                                 hint="check DSR_CONTROLLER_COUNTRY, DSR_CONTROLLER_SUBDIVISION, DSR_TIME_ZONE, "
                                      "DSR_UK_NATION and DSR_CCPA_TIME_ZONE"))
     return errors
+
+
+@register()
+def audit_keys_present(app_configs: Any = None, **kwargs: Any) -> list:
+    """Production refuses to start without the audit chain's MAC key and checkpoint signing key."""
+    from dsr import keys
+
+    if not settings.PRODUCTION:
+        return []
+    errors = []
+    for setting, parse, check_id in (
+        ("DSR_AUDIT_KEY", keys.parse_audit_key, "dsr.E030"),
+        ("DSR_AUDIT_SIGNING_KEY", keys.parse_signing_key, "dsr.E031"),
+    ):
+        value = getattr(settings, setting, None)
+        if not value:
+            errors.append(Error(f"no {setting}: set it or {setting}_FILE (generate with "
+                                "`manage.py generate_audit_keys`); keep it outside the database", id=check_id))
+            continue
+        try:
+            parse(value)
+        except ImproperlyConfigured as exc:
+            errors.append(Error(str(exc), id=check_id))
+    if settings.DSR_AUDIT_VERIFY_KEY:
+        try:
+            keys.parse_verify_key(settings.DSR_AUDIT_VERIFY_KEY)
+        except ImproperlyConfigured as exc:
+            errors.append(Error(str(exc), id="dsr.E032"))
+    if settings.DSR_AUDIT_SINK not in {"file", "s3"}:
+        errors.append(Error("DSR_AUDIT_SINK must be 'file' or 's3'", id="dsr.E033"))
+    elif settings.DSR_AUDIT_SINK == "s3" and not settings.DSR_AUDIT_S3_BUCKET:
+        errors.append(Error("DSR_AUDIT_SINK=s3 needs DSR_AUDIT_S3_BUCKET (a bucket with object lock)", id="dsr.E033"))
+    return errors

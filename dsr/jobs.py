@@ -5,6 +5,7 @@ The ORM broker delivers at least once, so every job here is idempotent; our own 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 
 from dsr import retention
@@ -15,6 +16,9 @@ SCHEDULES = {
     "dsr.daily_digest": ("dsr.jobs.daily_digest", "D", None),
     "dsr.redeliver_messages": ("dsr.jobs.redeliver_messages", "I", 10),
     "dsr.sweep_orphan_blobs": ("dsr.jobs.sweep_orphan_blobs", "I", 60),
+    # Audit trail (security.md "Audit"): signed checkpoints of the head, and a daily verification.
+    "dsr.audit_checkpoint": ("dsr.jobs.audit_checkpoint", "I", settings.DSR_AUDIT_CHECKPOINT_MINUTES),
+    "dsr.verify_audit": ("dsr.jobs.verify_audit", "D", None),
 }
 
 
@@ -29,6 +33,22 @@ def sweep_orphan_blobs() -> str:
     from dsr import orphans
 
     return f"deleted={orphans.sweep_orphan_blobs(now=timezone.now(), actor='system:orphan-sweep')}"
+
+
+def audit_checkpoint() -> str:
+    """Sign the chain head to the sink (and the DPO) when events were added since the last checkpoint."""
+    from dsr import audit
+
+    cp = audit.checkpoint_if_moved(now=timezone.now())
+    return f"checkpoint head={cp.head_id}" if cp else "unchanged"
+
+
+def verify_audit() -> str:
+    """Verify the chain; on a break, record it and alert the approvers."""
+    from dsr import audit
+
+    report = audit.verify_and_alert(now=timezone.now())
+    return f"intact events={report.events}" if report.intact else f"BROKEN problems={len(report.findings)}"
 
 
 def deliver_message(message_id: str) -> str:
@@ -63,7 +83,6 @@ def ensure_schedules() -> int:
     """Create or update the recurring schedules; safe to call at every start."""
     from datetime import timedelta
 
-    from django.conf import settings
     from django_q.models import Schedule
 
     now = timezone.now()

@@ -199,6 +199,24 @@ DSR_KEYRING_DEV_FILE = DSR_DATA_DIR / "keyring"
 DSR_PSEUDONYM_KEY = env("DSR_PSEUDONYM_KEY") or None
 DSR_PSEUDONYM_KEY_DEV_FILE = DSR_DATA_DIR / "pseudonym_key"
 
+# --- audit trail (security.md "Audit") -----------------------------------------------------------
+# The chain is HMAC-SHA256 under DSR_AUDIT_KEY; checkpoints of its head are signed with the Ed25519 key
+# DSR_AUDIT_SIGNING_KEY and written outside the database. Neither key is ever stored in the database.
+# Development generates both under DSR_DATA_DIR; production refuses to start without them (checks.py).
+# `manage.py generate_audit_keys` prints fresh values.
+DSR_AUDIT_KEY = env("DSR_AUDIT_KEY")
+DSR_AUDIT_SIGNING_KEY = env("DSR_AUDIT_SIGNING_KEY")
+DSR_AUDIT_VERIFY_KEY = env("DSR_AUDIT_VERIFY_KEY")  # optional pin of the public half
+DSR_AUDIT_SINK = env("DSR_AUDIT_SINK", "file")  # "file" or "s3"
+DSR_AUDIT_CHECKPOINT_DIR = env("DSR_AUDIT_CHECKPOINT_DIR")  # default: DSR_DATA_DIR/audit-checkpoints
+DSR_AUDIT_S3_BUCKET = env("DSR_AUDIT_S3_BUCKET")
+DSR_AUDIT_S3_PREFIX = env("DSR_AUDIT_S3_PREFIX", "audit-checkpoints/")
+DSR_AUDIT_S3_ENDPOINT_URL = env("DSR_AUDIT_S3_ENDPOINT_URL") or env("AWS_S3_ENDPOINT_URL")
+DSR_AUDIT_S3_REGION_NAME = env("DSR_AUDIT_S3_REGION_NAME") or env("AWS_S3_REGION_NAME")
+DSR_AUDIT_S3_LOCK_MODE = env("DSR_AUDIT_S3_LOCK_MODE", "COMPLIANCE")  # or GOVERNANCE
+DSR_AUDIT_S3_RETAIN_DAYS = env_int("DSR_AUDIT_S3_RETAIN_DAYS", 2557)  # 7 years
+DSR_AUDIT_CHECKPOINT_MINUTES = env_int("DSR_AUDIT_CHECKPOINT_MINUTES", 60)
+
 # --- legal clocks (legal-matrix §1) --------------------------------------------------------------
 # The controller's EU/EEA Member State (ISO code) and optional region ("BY"): public holidays of the GDPR
 # roll (Reg. 1182/71 Art 2). DSR_TIME_ZONE unset: the zone follows the country (dsr/calendars.py table).

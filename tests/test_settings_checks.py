@@ -43,6 +43,8 @@ def _production_env(tmp_path: Path, **changes: str | None) -> dict[str, str]:
         "DSR_PSEUDONYM_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "dsr.example.com",
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "DSR_AUDIT_KEY": keys.generate_audit_key(),
+        "DSR_AUDIT_SIGNING_KEY": keys.generate_audit_signing_key(),
     }
     for name, value in changes.items():
         if value is None:
@@ -102,6 +104,10 @@ BAD_KEY = base64.urlsafe_b64encode(b"sixteen-byte-key").decode()
          "dsr.W001"),
         ("no ALLOWED_HOSTS", {"ALLOWED_HOSTS": None}, "security.W020"),
         ("HSTS switched off", {"SECURE_HSTS_SECONDS": "0"}, "security.W004"),
+        ("no audit chain key", {"DSR_AUDIT_KEY": None}, "dsr.E030"),
+        ("a 16-byte audit chain key", {"DSR_AUDIT_KEY": BAD_KEY}, "dsr.E030"),
+        ("no audit checkpoint signing key", {"DSR_AUDIT_SIGNING_KEY": None}, "dsr.E031"),
+        ("an S3 checkpoint sink without a bucket", {"DSR_AUDIT_SINK": "s3"}, "dsr.E033"),
     ],
 )
 def test_production_refuses_to_start_with(tmp_path, case, changes, issue):

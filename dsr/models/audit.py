@@ -1,14 +1,20 @@
-"""The audit trail: append-only, hash-chained, ids and kinds only (design.md "Audit")."""
+"""The audit trail: append-only, chained under a key kept outside the database, ids and kinds only
+(design.md "Audit")."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
 from django.db import models
 
 GENESIS = "0" * 64
+# Events written before the chain was keyed (plain SHA-256 links) stay verifiable as a prefix: the first
+# keyed event commits to their head, and no unkeyed event may follow it.
+SCHEME_LEGACY = "sha256"
+SCHEME_KEYED = "hmac-sha256"
 
 
 def _canonical(value: Any) -> str:
@@ -33,6 +39,7 @@ class Event(models.Model):
     data = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    scheme = models.CharField(max_length=16, default=SCHEME_KEYED)
 
     objects = EventQuerySet.as_manager()
 
@@ -45,7 +52,7 @@ class Event(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # Append-only: rows are written once by dsr.audit.record and never updated through the ORM.
-        if self.pk is not None:
+        if not self._state.adding:
             raise RuntimeError("audit events are append-only")
         super().save(*args, **kwargs)
 
@@ -65,5 +72,10 @@ class Event(models.Model):
             "data": self.data,
         }
 
-    def compute_hash(self) -> str:
-        return hashlib.sha256((self.prev_hash + _canonical(self.payload())).encode()).hexdigest()
+    def compute_hash(self, key: bytes | None) -> str:
+        """HMAC-SHA256 under the audit key over the previous hash and this row's payload; ``key=None``
+        gives the plain SHA-256 of events written before the chain was keyed."""
+        message = (self.prev_hash + _canonical(self.payload())).encode()
+        if key is None:
+            return hashlib.sha256(message).hexdigest()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
