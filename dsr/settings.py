@@ -287,7 +287,10 @@ Q_CLUSTER["sync"] = env_bool("DSR_Q_SYNC", False)
 
 # --- security ----------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# Not "no-referrer": under it browsers send "Origin: null" with every form POST, which Django's CSRF check refuses
+# (the admin's login and change forms included). "same-origin" still sends nothing to other sites; a response
+# whose URL holds a secret (an export link) sets "no-referrer" itself.
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True

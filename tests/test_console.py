@@ -286,10 +286,18 @@ def test_console_pages_use_a_same_origin_referrer_policy_so_browsers_send_a_real
     assert response.status_code == 302
 
 
-def test_pages_outside_the_console_keep_no_referrer():
+def test_every_page_defaults_to_same_origin_and_a_page_can_still_ask_for_no_referrer(users):
+    from django.template import engines
     from django.template.loader import render_to_string
 
-    assert '<meta name="referrer" content="no-referrer">' in render_to_string("base.html")
+    assert '<meta name="referrer" content="same-origin">' in render_to_string("base.html")
+    stricter = engines["django"].from_string(
+        '{% extends "base.html" %}{% block referrer_policy %}no-referrer{% endblock %}').render({})
+    assert '<meta name="referrer" content="no-referrer">' in stricter
+    # Pages outside the console (the admin, error pages) get the header too, so their forms post a real Origin.
+    approver = client_for(users["approver"])
+    for url in ("/admin/login/", "/no-such-page/", reverse("api-openapi")):
+        assert approver.get(url)["Referrer-Policy"] == "same-origin", url
 
 
 # --- header and navigation ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dsr.views.staff import staff_view
 from dsr.workflow import local_today
 
 FIRST_YEAR = 2020  # the CCPA applies from 1 January 2020
+EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(9998, 12, 31)  # room to turn dates into instants either side
 
 
 class BadQuery(ValueError):
@@ -93,6 +94,8 @@ def parse_date(request: HttpRequest, name: str) -> date | None:
         raise BadQuery(f"{name} must be a date in the form YYYY-MM-DD, not {raw[:20]!r}") from None
     if len(raw) != 10:  # fromisoformat also accepts 20250101 and 2025-W01-1
         raise BadQuery(f"{name} must be a date in the form YYYY-MM-DD, not {raw[:20]!r}")
+    if not EARLIEST_DATE <= value <= LATEST_DATE:  # the day after 9999-12-31 does not exist (OverflowError)
+        raise BadQuery(f"{name} must be between {EARLIEST_DATE} and {LATEST_DATE}")
     return value
 
 

@@ -140,6 +140,14 @@ def _choice(value: str | None, allowed: set[str]) -> str:
     return value if value in allowed else ""
 
 
+def parse_id(raw: str | None) -> int | None:
+    """A row id from a form or query: ASCII digits only, at most 18 (fits a bigint), else None. str.isdigit()
+    alone is not enough: '²'.isdigit() is True but int('²') raises, and int('３') quietly reads 3."""
+    if raw and raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        return int(raw)
+    return None
+
+
 @require_safe
 @staff_view(Action.VIEW)
 def queue(request: HttpRequest) -> HttpResponse:
@@ -263,8 +271,8 @@ def _staff_names(events: list[Event]) -> dict[str, str]:
     """'staff:<id>' → username for the actors and assignees named in these events (one query)."""
     ids = {e.actor.split(":", 1)[1] for e in events if e.actor.startswith("staff:")}
     ids |= {str(e.data["assignee"]) for e in events if isinstance(e.data.get("assignee"), int)}
-    ids = {i for i in ids if i.isdigit()}
-    users = User.objects.filter(pk__in=ids).only("id", "username") if ids else []
+    pks = {pk for pk in map(parse_id, ids) if pk is not None}
+    users = User.objects.filter(pk__in=pks).only("id", "username") if pks else []
     return {f"staff:{u.pk}": u.username for u in users}
 
 
@@ -377,7 +385,8 @@ def case_assign(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     raw = _post(request, "assignee")
     assignee: User | None = None
     if raw:
-        assignee = working_staff().filter(pk=int(raw)).first() if raw.isdigit() else None
+        pk = parse_id(raw)
+        assignee = working_staff().filter(pk=pk).first() if pk is not None else None
         if assignee is None:
             messages.error(request, "Choose an active operator or approver.")
             return redirect("staff-case", case_id=case_id)
