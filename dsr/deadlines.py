@@ -37,6 +37,8 @@ __all__ = [
     "DueDate",
     "Kind",
     "NoExtension",
+    "PauseGround",
+    "PauseRule",
     "Purpose",
     "Regime",
     "UnsupportedKind",
@@ -50,11 +52,14 @@ __all__ = [
     "eu_add_months",
     "extended_due",
     "governing",
+    "pause_length",
+    "pause_rule",
     "paused_due",
     "receipt_date",
     "roll_forward",
     "supports",
     "time_zone_for",
+    "uk_relevant_time_dates",
 ]
 
 
@@ -750,13 +755,112 @@ def paused_due(
     if cal is None:
         cal = calendar_for(due.regime, opts, _years_around(raw))
     rolled, reasons = roll_forward(raw, cal)
-    source = "UK GDPR Art 12A clarification pause" if due.regime is Regime.UK_GDPR else "EDPB-ACCESS §159"
+    source = (
+        "UK GDPR Art 12A clarification clock-stop, both end days counted (DPA 2018 s.54(3C) wording)"
+        if due.regime is Regime.UK_GDPR
+        else "EDPB-ACCESS §159"
+    )
     basis = (
         f"{due.basis.rstrip('.')}; clock paused {paused_days} calendar days ({source}): "
         f"{_fmt(base)} + {paused_days} days = {_fmt(raw)}; "
         f"{_roll_text(raw, rolled, reasons, cal, _month_citations(due.regime)[1])}."
     )
     return replace(due, due_on=rolled, unrolled_on=raw, basis=basis)
+
+
+class PauseGround(StrEnum):
+    """Why the clock would stop (legal-matrix §2.1 pause column, §2.5 UK-DSR, §11.1)."""
+
+    IDENTITY = "identity"  # awaiting identity information asked for (EU: EDPB-ACCESS §159)
+    CLARIFICATION = "clarification"  # awaiting clarification of the request (Recital 63; UK GDPR Art 12A)
+
+
+@dataclass(frozen=True)
+class PauseRule:
+    """Whether a pause may start for this regime, kind and ground, and on what terms."""
+
+    allowed: bool
+    needs_legal_basis: bool
+    text: str  # the legal source when allowed, the reason when refused
+
+
+def pause_rule(regime: Regime | str, kind: Kind | str, ground: PauseGround | str) -> PauseRule:
+    """The pause rules of legal-matrix §2.1, §2.5 (UK-DSR) and §11.1, per regime.
+
+    * CCPA: never (§7021(b): the 45 days run "regardless of time required to verify").
+    * G-DM / G-CW: immediate duties, no pause.
+    * EU: an operator-applied, non-statutory suspension while awaiting identity information or clarification
+      asked for without undue delay (EDPB-ACCESS §159).
+    * UK: the statutory clock-stop is for *clarification* only (Art 12A).  By default only for access
+      requests, the conservative reading of UK-DSR; for another kind the operator must record the legal
+      basis.  Identity information does not pause a UK clock: the period starts at the "relevant time" when
+      it (or a fee) arrives -- see :func:`uk_relevant_time_dates`.
+    """
+    regime, kind, ground = _regime(regime), _kind(kind), PauseGround(ground)
+    if regime is Regime.CCPA:
+        return PauseRule(False, False, "CCPA does not allow the clock to be paused: §7021(b) runs the 45 days "
+                                       "regardless of the time needed to verify")
+    if kind in _GDPR_IMMEDIATE:
+        rule = _GDPR_KINDS[kind][0]
+        return PauseRule(False, False, f"{rule} is an immediate duty: there is no pause")
+    if regime is Regime.UK_GDPR:
+        if ground is PauseGround.IDENTITY:
+            return PauseRule(False, False, "under UK GDPR identity information does not pause the clock: the "
+                                           "period starts at the 'relevant time' it is received (Art 12A, "
+                                           "UK-DSR); record that time instead")
+        return PauseRule(True, kind is not Kind.ACCESS,
+                         "UK GDPR Art 12A clarification clock-stop (UK-DSR; access requests by default)")
+    return PauseRule(True, False, "EDPB-ACCESS §159 suspension while awaiting "
+                     + ("identity information" if ground is PauseGround.IDENTITY else "clarification (Recital 63)"))
+
+
+def pause_length(regime: Regime | str, first_day: date, last_day: date) -> int:
+    """Calendar days a pause from ``first_day`` (asked) to ``last_day`` (answered) adds to the period.
+
+    UK: the paused period runs from the day clarification is asked for to the day it arrives, *both
+    included* (UK-DSR, DPA 2018 s.54(3C) wording), so a same-day answer still adds one day.  EU: the days
+    the clock stood still, counted from the first to the last day exclusive (the suspension of
+    EDPB-ACCESS §159 sets no counting rule; this is the shorter, safer count).
+    """
+    if last_day < first_day:
+        raise ValueError("a pause cannot end before it starts")
+    days = (last_day - first_day).days
+    return days + 1 if _regime(regime) is Regime.UK_GDPR else days
+
+
+RELEVANT_TIME_WHAT = {"identity": "identity information requested under Art 12(6)", "fee": "the fee"}
+
+
+def uk_relevant_time_dates(
+    kind: Kind | str,
+    relevant_at: datetime,
+    *,
+    what: str,
+    requested_at: datetime,
+    extended: bool = False,
+    opts: ClockOptions = DEFAULT_OPTIONS,
+) -> list[DueDate]:
+    """UK GDPR dates counted from a later "relevant time" (UK-DSR, Art 12A): the latest of receipt of the
+    request, of identity information requested under Art 12(6) and of any fee.
+
+    The arithmetic is the ICO method from ``relevant_at``; every basis sentence says what arrived and when it
+    was asked for.  With ``extended`` the EXTENDED_RESPONSE date replaces the RESPONSE date (the extension
+    already taken runs from the new start too).
+    """
+    if what not in RELEVANT_TIME_WHAT:
+        raise ValueError(f"relevant time: 'what' must be one of {', '.join(RELEVANT_TIME_WHAT)}")
+    _require_aware(relevant_at)
+    _require_aware(requested_at)
+    prefix = (
+        f"Clock started at the relevant time (UK GDPR Art 12A, UK-DSR): {RELEVANT_TIME_WHAT[what]} received "
+        f"{relevant_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, asked for {requested_at.astimezone(UTC):%Y-%m-%d %H:%M} "
+        "UTC. "
+    )
+    dates = due_dates(Regime.UK_GDPR, kind, relevant_at, opts)
+    if extended:
+        ext = extended_due(Regime.UK_GDPR, kind, relevant_at, opts)
+        dates = [d for d in dates if d.purpose is not Purpose.RESPONSE] + [ext]
+    return [replace(d, basis=prefix + d.basis) for d in dates]
 
 
 _GOVERNING_PURPOSES = frozenset({Purpose.RESPONSE, Purpose.EXTENDED_RESPONSE})

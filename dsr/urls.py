@@ -36,6 +36,7 @@ urlpatterns = [
     path("staff/cases/<uuid:case_id>/extend", staff.case_extend, name="staff-case-extend"),
     path("staff/cases/<uuid:case_id>/pause", staff.case_pause, name="staff-case-pause"),
     path("staff/cases/<uuid:case_id>/resume", staff.case_resume, name="staff-case-resume"),
+    path("staff/cases/<uuid:case_id>/relevant-time", staff.case_relevant_time, name="staff-case-relevant-time"),
     path("staff/cases/<uuid:case_id>/unfounded", staff.case_unfounded, name="staff-case-unfounded"),
     path("staff/cases/<uuid:case_id>/refuse", staff.case_refuse, name="staff-case-refuse"),
     path("staff/cases/<uuid:case_id>/complete", staff.case_complete, name="staff-case-complete"),

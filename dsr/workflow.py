@@ -432,9 +432,12 @@ def extend_case(case: Case, *, reason: str, actor: Actor, now: datetime) -> Case
                 )
         new_dates = []
         for regime in case.regimes:
-            extended = deadlines.extended_due(regime, case.kind, case.received_at, clock_options())
-            if case.paused_days:
-                extended = deadlines.paused_due(extended, case.paused_days, opts=clock_options())
+            uk = regime == Regime.UK_GDPR
+            start = (case.uk_relevant_at or case.received_at) if uk else case.received_at
+            extended = deadlines.extended_due(regime, case.kind, start, clock_options())
+            paused = case.uk_paused_days if uk else case.paused_days
+            if paused and deadlines.can_pause(regime):
+                extended = deadlines.paused_due(extended, paused, opts=clock_options())
             new_dates.append(extended)
         # The initial response dates are replaced, not deleted: they stay in the history, superseded, so
         # notices and the console show only the date the subject can now rely on.
@@ -456,56 +459,160 @@ def extend_case(case: Case, *, reason: str, actor: Actor, now: datetime) -> Case
     return case
 
 
-def pause_case(case: Case, *, justification: str, actor: Actor, now: datetime) -> Case:
-    """Lawful pause while awaiting identity information or clarification (EDPB-ACCESS §159, UK Art. 12A).
-    GDPR only: CCPA's clock runs regardless of verification (§7021(b), legal-matrix §11.1)."""
+PAUSE_GROUNDS = {
+    deadlines.PauseGround.IDENTITY.value: "Awaiting identity information we asked for",
+    deadlines.PauseGround.CLARIFICATION.value: "Awaiting clarification of the request we asked for",
+}
+
+
+def _running_response_rows(case: Case) -> list[CaseDeadline]:
+    return [r for r in current_deadlines(case)
+            if r.purpose in (Purpose.RESPONSE, Purpose.EXTENDED_RESPONSE) and r.met_at is None]
+
+
+def passed_response(case: Case, now: datetime) -> CaseDeadline | None:
+    """The first running response date already passed at ``now`` (in its regime's zone), if any."""
+    for row in _running_response_rows(case):
+        if local_today(now, row.regime) > row.due_on:
+            return row
+    return None
+
+
+def pause_case(case: Case, *, ground: str, justification: str, legal_basis: str = "", actor: Actor,
+               now: datetime) -> Case:
+    """Stop the clock while awaiting identity information or clarification. Steps: the ground must be
+    lawful for every regime of the case (``deadlines.pause_rule``: never under CCPA, §7021(b); under UK GDPR
+    only for clarification, with a recorded legal basis outside access requests, UK-DSR); refuse once any
+    running response date has passed (a pause would launder the breach, legal-matrix §11.1); record the
+    ground, justification and basis; write ``case.paused``."""
+    if ground not in PAUSE_GROUNDS:
+        raise WorkflowError(f"choose why the clock stops: {', '.join(PAUSE_GROUNDS)}")
     justification = _require_text(justification, "a justification for the pause")
+    legal_basis = (legal_basis or "").strip()
     with transaction.atomic():
         case = _locked(case)
         _require_open(case)
         if case.state == CaseState.PAUSED:
             raise WorkflowError("the case is already paused")
-        blocked = [r for r in case.regimes if not deadlines.can_pause(r)]
-        if blocked:
-            raise WorkflowError("CCPA does not allow the clock to be paused (§7021(b)); the case cannot pause")
-        if Kind(case.kind) in IMMEDIATE_KINDS:
-            raise WorkflowError("suppression is immediate for this kind (G-DM / G-CW): there is no pause")
+        needs_basis = False
+        for regime in case.regimes:
+            rule = deadlines.pause_rule(regime, case.kind, ground)
+            if not rule.allowed:
+                raise WorkflowError(f"{rule.text}; the case cannot pause")
+            needs_basis |= rule.needs_legal_basis
+        if needs_basis and len(legal_basis) < 10:
+            raise WorkflowError("a UK clock-stop for clarification applies to access requests by default; record "
+                                "the legal basis for stopping the clock on this kind of request (at least 10 "
+                                "characters)")
+        passed = passed_response(case, now)
+        if passed is not None:
+            raise WorkflowError(
+                f"the response date ({passed.due_on:%-d %b %Y}, {passed.rule}) has passed; a pause can only "
+                "start before it (legal-matrix §11.1), so nothing was changed"
+            )
         case.state_before_pause, case.state = case.state, CaseState.PAUSED
-        case.paused_at, case.pause_reason = now, justification
-        case.save(update_fields=["state", "state_before_pause", "paused_at", "pause_reason"])
-        _event(case, "paused", actor=actor, now=now)
+        case.paused_at, case.pause_reason, case.pause_ground = now, justification, ground
+        case.pause_legal_basis = legal_basis if needs_basis else ""
+        case.save(update_fields=["state", "state_before_pause", "paused_at", "pause_reason", "pause_ground",
+                                 "pause_legal_basis"])
+        _event(case, "paused", actor=actor, now=now, ground=ground, legal_basis_recorded=needs_basis)
     return case
 
 
 def resume_case(case: Case, *, actor: Actor, now: datetime) -> Case:
-    """End a pause: every GDPR date still running moves by the paused calendar days (then rolls to a
-    working day); the old dates stay, superseded, in the history."""
+    """End a pause: every running GDPR/UK date moves by the paused days counted under its own regime's
+    rule (``deadlines.pause_length``: UK both end days, EU the days between), then rolls to a working day;
+    the old dates stay, superseded, in the history."""
     with transaction.atomic():
         case = _locked(case)
         if case.state != CaseState.PAUSED or case.paused_at is None:
             raise WorkflowError("the case is not paused")
-        days = (local_today(now) - local_today(case.paused_at)).days
-        if days > 0:
-            replaced, fresh = [], []
-            for row in current_deadlines(case):
-                if row.met_at is not None:
-                    continue
-                try:
-                    moved = deadlines.paused_due(due_from_row(row, case.kind), days, opts=clock_options())
-                except ValueError:
-                    continue  # suppressions and immediate duties do not move
-                replaced.append(row.pk)
-                fresh.append(moved)
-            CaseDeadline.objects.filter(pk__in=replaced).update(superseded_at=now)
-            _save_deadlines(case, fresh, now)
+        length = {
+            r: deadlines.pause_length(r, local_today(case.paused_at, r), local_today(now, r))
+            for r in (Regime.EU_GDPR, Regime.UK_GDPR)
+        }
+        replaced, fresh = [], []
+        for row in current_deadlines(case):
+            days = length.get(Regime(row.regime), 0)
+            if row.met_at is not None or days <= 0:
+                continue
+            try:
+                moved = deadlines.paused_due(due_from_row(row, case.kind), days, opts=clock_options())
+            except ValueError:
+                continue  # suppressions and immediate duties do not move
+            replaced.append(row.pk)
+            fresh.append(moved)
+        CaseDeadline.objects.filter(pk__in=replaced).update(superseded_at=now)
+        _save_deadlines(case, fresh, now)
         gov = _set_governing(case)
         case.state = case.state_before_pause or CaseState.IN_PROGRESS
-        case.paused_days += max(days, 0)
+        case.paused_days += length[Regime.EU_GDPR]
+        case.uk_paused_days += length[Regime.UK_GDPR]
         case.paused_at = None
         case.state_before_pause = ""
-        case.save(update_fields=["state", "paused_days", "paused_at", "state_before_pause", "due_on", "due_rule",
-                                 "due_regime"])
-        _event(case, "resumed", actor=actor, now=now, paused_days=days, governing_due_on=gov.due_on.isoformat())
+        case.save(update_fields=["state", "paused_days", "uk_paused_days", "paused_at", "state_before_pause",
+                                 "due_on", "due_rule", "due_regime"])
+        data: dict[str, Any] = {"paused_days": length[Regime.EU_GDPR]} if Regime.EU_GDPR in case.regimes else {}
+        if Regime.UK_GDPR in case.regimes:
+            data["uk_paused_days"] = length[Regime.UK_GDPR]
+        _event(case, "resumed", actor=actor, now=now, **data, governing_due_on=gov.due_on.isoformat())
+    return case
+
+
+def record_relevant_time(case: Case, *, what: str, requested_at: datetime, received_at: datetime, evidence: str,
+                         actor: Actor, now: datetime) -> Case:
+    """UK GDPR "relevant time" (Art 12A, legal-matrix §2.5 UK-DSR): identity information asked for under
+    Art 12(6), or a fee, arrived after the request, so the UK clock starts from then. Steps: the case has a
+    UK clock, is open and not paused; asked-for and received instants are aware, in order (request ≤ asked ≤
+    received ≤ now) and later than the current relevant time; the information must have been asked for on
+    or before the running UK response date (otherwise the restart would launder a breach); evidence of
+    what arrived is required. Every UK date is recomputed from the relevant time (an extension already
+    taken runs from it too; UK pauses before it no longer count) and the old ones are superseded; the
+    evidence is kept on the case; ``case.relevant_time_recorded`` is written."""
+    if what not in deadlines.RELEVANT_TIME_WHAT:
+        raise WorkflowError(f"choose what arrived: {', '.join(deadlines.RELEVANT_TIME_WHAT)}")
+    evidence = _require_text(evidence, "evidence of what was received and how")
+    for value, name in ((requested_at, "the time it was asked for"), (received_at, "the time it was received")):
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise WorkflowError(f"{name} needs a date, a time and a time zone")
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if Regime.UK_GDPR not in case.regimes:
+            raise WorkflowError("the relevant time is a UK GDPR rule (Art 12A); this case has no UK clock")
+        if case.state == CaseState.PAUSED:
+            raise WorkflowError("resume the case before recording the relevant time")
+        current = case.uk_relevant_at or case.received_at
+        if not case.received_at <= requested_at <= received_at <= now:
+            raise WorkflowError("the times must be in order: request received ≤ information asked for ≤ information "
+                                "received ≤ now")
+        if received_at <= current:
+            raise WorkflowError(f"the clock already runs from {current:%-d %b %Y %H:%M} UTC; the relevant time is the "
+                                "latest of the receipts, so an earlier one changes nothing")
+        uk_rows = [r for r in _running_response_rows(case) if r.regime == Regime.UK_GDPR]
+        for row in uk_rows:
+            if local_today(requested_at, Regime.UK_GDPR) > row.due_on:
+                raise WorkflowError(
+                    f"the information was asked for after the UK response date ({row.due_on:%-d %b %Y}); the "
+                    "clock cannot restart from it, so nothing was changed"
+                )
+        fresh = deadlines.uk_relevant_time_dates(case.kind, received_at, what=what, requested_at=requested_at,
+                                                 extended=bool(case.extended_at), opts=clock_options())
+        old = CaseDeadline.objects.filter(case=case, regime=Regime.UK_GDPR, superseded_at__isnull=True)
+        met = {r.purpose: r.met_at for r in old if r.met_at is not None}
+        old.update(superseded_at=now)
+        rows = _save_deadlines(case, fresh, now)
+        for r in rows:
+            if r.purpose in met:  # a notice already given stays given
+                CaseDeadline.objects.filter(pk=r.pk).update(met_at=met[r.purpose])
+        gov = _set_governing(case)
+        case.uk_relevant_at, case.uk_relevant_what, case.uk_relevant_evidence = received_at, what, evidence
+        case.uk_paused_days = 0
+        case.save(update_fields=["uk_relevant_at", "uk_relevant_what", "uk_relevant_evidence", "uk_paused_days",
+                                 "due_on", "due_rule", "due_regime"])
+        _event(case, "relevant_time_recorded", actor=actor, now=now, what=what,
+               requested_at=requested_at.isoformat(), received_at=received_at.isoformat(),
+               governing_due_on=gov.due_on.isoformat())
     return case
 
 

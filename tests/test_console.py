@@ -91,10 +91,11 @@ class Endpoint:
     event: str = ""
     changed: Callable[[Case, dict[str, User]], bool] = lambda case, users: True
     approvers_only: bool = False
+    regimes: tuple[str, ...] = ("eu_gdpr",)
 
 
 def _pause(case: Case, users: dict[str, User]) -> None:
-    workflow.pause_case(case, justification="Awaiting the requester's answer", actor="t", now=NOW)
+    workflow.pause_case(case, ground="identity", justification="Awaiting the requester's answer", actor="t", now=NOW)
 
 
 def _verify(case: Case, users: dict[str, User]) -> None:
@@ -117,8 +118,13 @@ ENDPOINTS = [
              changed=lambda c, u: c.acknowledged_at is not None),
     Endpoint("staff-case-extend", data=lambda u: {"reason": "Many items across several systems"},
              event="case.extended", changed=lambda c, u: c.state == CaseState.EXTENDED),
-    Endpoint("staff-case-pause", data=lambda u: {"justification": "Awaiting identity information"},
-             event="case.paused", changed=lambda c, u: c.state == CaseState.PAUSED),
+    Endpoint("staff-case-pause", data=lambda u: {"ground": "identity", "justification": "Awaiting identity info"},
+             event="case.paused", changed=lambda c, u: c.state == CaseState.PAUSED and c.pause_ground == "identity"),
+    Endpoint("staff-case-relevant-time", regimes=("uk_gdpr",),
+             data=lambda u: {"what": "identity", "requested_at": "2026-03-05T12:00", "received_at": "2026-03-06T08:30",
+                             "evidence": "Account e-mail confirmed by reply, filed in ticket 4411"},
+             event="case.relevant_time_recorded",
+             changed=lambda c, u: c.uk_relevant_at == datetime(2026, 3, 6, 8, 30, tzinfo=UTC) and c.due_on.day == 7),
     Endpoint("staff-case-resume", setup=_pause, event="case.resumed",
              changed=lambda c, u: c.state == CaseState.RECEIVED),
     Endpoint("staff-case-unfounded",
@@ -148,7 +154,8 @@ def _allowed(endpoint: Endpoint, role: str) -> bool:
 def test_every_action_is_allowed_only_to_the_roles_that_may_do_it_and_a_refusal_changes_nothing(
     users, endpoint: Endpoint, role: str
 ):
-    case = file_case(endpoint.kind, email=None if endpoint.no_email else "", account_id="acct-" + uuid.uuid4().hex)
+    case = file_case(endpoint.kind, endpoint.regimes, email=None if endpoint.no_email else "",
+                     account_id="acct-" + uuid.uuid4().hex)
     endpoint.setup(case, users)
     before = snapshot(case)
     url = reverse(endpoint.name, args=[case.pk])
@@ -547,7 +554,8 @@ def test_a_ccpa_case_offers_no_pause_and_says_why(users):
 def test_pausing_and_resuming_moves_the_dates_and_keeps_the_old_ones_as_history(users, frozen):
     case = file_case()
     client = client_for(users["operator"])
-    client.post(reverse("staff-case-pause", args=[case.pk]), {"justification": "Awaiting identity information"})
+    client.post(reverse("staff-case-pause", args=[case.pk]), {"ground": "identity",
+                                                         "justification": "Awaiting identity information"})
     page = client.get(reverse("staff-case", args=[case.pk])).content.decode()
     assert reverse("staff-case-resume", args=[case.pk]) in page
     assert reverse("staff-case-extend", args=[case.pk]) not in page

@@ -589,6 +589,41 @@ def test_paused_due_extends_unrolled_end_then_rolls():
     assert paused_due(response, 0) is response
 
 
+def test_pause_rules_follow_the_regime_the_kind_and_the_ground():
+    rule = dl.pause_rule
+    assert rule(EU, A, "identity").allowed and rule(EU, ERA, "clarification").allowed
+    assert not rule(EU, A, "identity").needs_legal_basis
+    assert not rule(CCPA, A, "clarification").allowed and "7021(b)" in rule(CCPA, A, "clarification").text
+    assert not rule(UK, A, "identity").allowed and "relevant time" in rule(UK, A, "identity").text
+    uk_access, uk_erasure = rule(UK, A, "clarification"), rule(UK, ERA, "clarification")
+    assert uk_access.allowed and not uk_access.needs_legal_basis
+    assert uk_erasure.allowed and uk_erasure.needs_legal_basis
+    assert not rule(UK, DM, "clarification").allowed and not rule(EU, CW, "identity").allowed
+    with pytest.raises(ValueError):
+        rule(EU, A, "holiday")
+
+
+def test_a_uk_pause_counts_both_end_days():
+    assert dl.pause_length(UK, date(2026, 3, 10), date(2026, 3, 20)) == 11
+    assert dl.pause_length(UK, date(2026, 3, 10), date(2026, 3, 10)) == 1
+    assert dl.pause_length(EU, date(2026, 3, 10), date(2026, 3, 20)) == 10
+    with pytest.raises(ValueError):
+        dl.pause_length(EU, date(2026, 3, 20), date(2026, 3, 10))
+
+
+def test_uk_dates_from_a_later_relevant_time_say_what_arrived():
+    arrived, asked = datetime(2026, 3, 20, 9, tzinfo=UTC), datetime(2026, 3, 4, 9, tzinfo=UTC)
+    dates = dl.uk_relevant_time_dates(A, arrived, what="identity", requested_at=asked)
+    assert {d.purpose: d.due_on for d in dates} == {Purpose.RESPONSE: date(2026, 4, 20),
+                                                     Purpose.EXTENSION_NOTICE: date(2026, 4, 20),
+                                                     Purpose.REFUSAL: date(2026, 4, 20)}
+    assert all(d.basis.startswith("Clock started at the relevant time (UK GDPR Art 12A") for d in dates)
+    extended = dl.uk_relevant_time_dates(A, arrived, what="fee", requested_at=asked, extended=True)
+    assert {d.purpose for d in extended} == {Purpose.EXTENSION_NOTICE, Purpose.REFUSAL, Purpose.EXTENDED_RESPONSE}
+    with pytest.raises(ValueError):
+        dl.uk_relevant_time_dates(A, arrived, what="passport", requested_at=asked)
+
+
 def test_paused_due_with_explicit_calendar_and_uk():
     uk = _only(due_dates(UK, A, HEADLINE), Purpose.RESPONSE)
     paused = paused_due(uk, 24, calendar_for(UK, IE, [2026]))  # 04-05 + 24 = Wed 04-29

@@ -168,7 +168,8 @@ def test_a_direct_marketing_objection_is_suppressed_on_the_day_of_receipt_and_ca
         with pytest.raises(WorkflowError, match="no extension"):
             workflow.extend_case(case, reason="Too many requests this month", actor=alice, now=now)
         with pytest.raises(WorkflowError, match="no pause"):
-            workflow.pause_case(case, justification="Awaiting clarification from requester", actor=alice,
+            workflow.pause_case(case, ground="identity",
+                                justification="Awaiting clarification from requester", actor=alice,
                                 now=now)
     case.refresh_from_db()
     assert case.state == CaseState.RECEIVED
@@ -301,7 +302,7 @@ def test_opt_out_limit_and_direct_marketing_requests_cannot_be_extended(alice, k
 def test_a_case_with_a_ccpa_clock_cannot_be_paused(alice, regimes):
     case = submit("access", regimes)
     with writes_nothing(), pytest.raises(WorkflowError, match=r"§7021\(b\)"):
-        workflow.pause_case(case, justification="Waiting for identity information.", actor=alice,
+        workflow.pause_case(case, ground="identity", justification="Waiting for identity information.", actor=alice,
                             now=T0 + timedelta(days=1))
     case.refresh_from_db()
     assert case.state == CaseState.RECEIVED and case.paused_at is None
@@ -313,7 +314,7 @@ def test_a_ten_day_pause_moves_the_response_date_by_ten_days_then_to_a_working_d
     workflow.request_verification(case, actor=alice, now=datetime(2026, 3, 17, 9, tzinfo=UTC))
     paused_at = datetime(2026, 3, 20, 9, tzinfo=UTC)
     with writes_only("case.paused"):
-        case = workflow.pause_case(case, justification="Asked the requester to confirm the account.",
+        case = workflow.pause_case(case, ground="identity", justification="Asked the requester to confirm the account.",
                                    actor=alice, now=paused_at)
     assert case.state == CaseState.PAUSED and case.due_on == date(2026, 4, 16)
     resumed_at = datetime(2026, 3, 30, 15, tzinfo=UTC)
@@ -335,11 +336,13 @@ def test_a_pause_needs_a_justification_and_a_paused_case_must_be_resumed_before_
     case = submit()
     now = T0 + timedelta(days=1)
     with writes_nothing(), pytest.raises(WorkflowError, match="justification"):
-        workflow.pause_case(case, justification="", actor=alice, now=now)
-    workflow.pause_case(case, justification="Asked for the account e-mail address.", actor=alice, now=now)
+        workflow.pause_case(case, ground="identity", justification="", actor=alice, now=now)
+    workflow.pause_case(case, ground="identity",
+                        justification="Asked for the account e-mail address.", actor=alice, now=now)
     with writes_nothing():
         with pytest.raises(WorkflowError, match="already paused"):
-            workflow.pause_case(case, justification="Asked for the account e-mail address.", actor=alice,
+            workflow.pause_case(case, ground="identity",
+                                justification="Asked for the account e-mail address.", actor=alice,
                                 now=now)
         with pytest.raises(WorkflowError, match="resume"):
             workflow.extend_case(case, reason="Complex request, many systems.", actor=alice, now=now)
@@ -352,7 +355,8 @@ def test_a_pause_needs_a_justification_and_a_paused_case_must_be_resumed_before_
 
 def test_an_extension_after_a_pause_keeps_the_paused_days(alice):
     case = submit("access", ("eu_gdpr",), received_at=datetime(2026, 3, 16, 10, tzinfo=UTC))
-    workflow.pause_case(case, justification="Asked the requester to confirm the account.", actor=alice,
+    workflow.pause_case(case, ground="identity",
+                        justification="Asked the requester to confirm the account.", actor=alice,
                         now=datetime(2026, 3, 20, 9, tzinfo=UTC))
     workflow.resume_case(case, actor=alice, now=datetime(2026, 3, 30, 9, tzinfo=UTC))
     case = workflow.extend_case(case, reason="Complex request, many systems.", actor=alice,
@@ -519,7 +523,8 @@ def test_a_closed_case_cannot_change_any_more(alice, bob):
     now = T0 + timedelta(days=2)
     attempts = [
         lambda: workflow.extend_case(case, reason="Complex request, many systems.", actor=alice, now=now),
-        lambda: workflow.pause_case(case, justification="Awaiting more information.", actor=alice, now=now),
+        lambda: workflow.pause_case(case, ground="identity",
+                                    justification="Awaiting more information.", actor=alice, now=now),
         lambda: workflow.verify_identity(case, method="email_code", actor=alice, now=now),
         lambda: workflow.request_verification(case, actor=alice, now=now),
         lambda: workflow.refuse_case(case, ground="other", reason=REASON, actor=alice, now=now),
@@ -733,7 +738,8 @@ def test_every_verb_writes_exactly_one_event_of_its_own_kind_and_the_chain_verif
     steps = [
         ("assigned", lambda c: workflow.assign_case(c, assignee=alice, actor=bob, now=at())),
         ("verification_requested", lambda c: workflow.request_verification(c, actor=alice, now=at())),
-        ("paused", lambda c: workflow.pause_case(c, justification="Asked for the account e-mail.", actor=alice,
+        ("paused", lambda c: workflow.pause_case(c, ground="identity",
+                                                 justification="Asked for the account e-mail.", actor=alice,
                                                  now=at())),
         ("resumed", lambda c: workflow.resume_case(c, actor=alice, now=at() + timedelta(days=3))),
         ("extended", lambda c: workflow.extend_case(c, reason="Photos held by three processors.", actor=alice,

@@ -131,6 +131,15 @@ class Case(models.Model):
     paused_at = models.DateTimeField(null=True, blank=True)
     pause_reason = models.TextField(blank=True)
     paused_days = models.PositiveIntegerField(default=0)
+    # issue 8: why the clock stopped (identity / clarification) and, for a UK clock-stop outside access
+    # requests, the legal basis the operator recorded (legal-matrix §2.5 UK-DSR)
+    pause_ground = models.CharField(max_length=16, blank=True)
+    pause_legal_basis = models.TextField(blank=True)
+    uk_paused_days = models.PositiveIntegerField(default=0, help_text="UK count: both end days included")
+    # UK GDPR Art 12A "relevant time": identity information or a fee received after the request
+    uk_relevant_at = models.DateTimeField(null=True, blank=True)
+    uk_relevant_what = models.CharField(max_length=16, blank=True)
+    uk_relevant_evidence = models.TextField(blank=True)
     unfounded = models.CharField(max_length=16, blank=True, help_text="'unfounded' or 'excessive' (Art. 12(5))")
     unfounded_justification = models.TextField(blank=True)
     forced_erasure_requested_by = models.ForeignKey(

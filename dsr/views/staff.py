@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
@@ -237,10 +238,11 @@ def _deadline_status(row: CaseDeadline, case: Case, now: datetime, at_risk_days:
     return "open", f"Open · {days} days left"
 
 
-def _available(case: Case, user: User) -> dict[str, bool]:
+def _available(case: Case, user: User, now: datetime) -> dict[str, bool]:
     """Which action forms to show: the user's capability and what the case's state allows. The workflow
     verbs check again; this only avoids offering buttons that cannot work."""
     work = can(user, Action.WORK) and case.is_open
+    pause_too_late = work and workflow.passed_response(case, now) is not None
     paused = case.state == CaseState.PAUSED
     kind = Kind(case.kind)
     regimes = list(case.regimes)
@@ -254,8 +256,11 @@ def _available(case: Case, user: User) -> dict[str, bool]:
         "extend": work and not case.extended_at and not paused
         and all(deadlines.can_extend(r, kind) for r in regimes),
         "pause": work and not paused and kind not in workflow.IMMEDIATE_KINDS
-        and all(deadlines.can_pause(r) for r in regimes),
+        and all(deadlines.can_pause(r) for r in regimes) and not pause_too_late,
         "pause_forbidden": work and not paused and not all(deadlines.can_pause(r) for r in regimes),
+        "pause_too_late": work and not paused and pause_too_late and all(deadlines.can_pause(r) for r in regimes)
+        and kind not in workflow.IMMEDIATE_KINDS,
+        "relevant_time": work and not paused and Regime.UK_GDPR.value in regimes,
         "resume": work and paused,
         "unfounded": work,
         "refuse": work and kind not in (Kind.DIRECT_MARKETING_OBJECTION, Kind.CONSENT_WITHDRAWAL),
@@ -344,7 +349,12 @@ def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "today": today,
         "urgency": urgency,
         "urgency_days": urgency_days,
-        "can": _available(case, request.user),  # type: ignore[arg-type]
+        "can": _available(case, request.user, now),  # type: ignore[arg-type]
+        "pause_grounds": list(workflow.PAUSE_GROUNDS.items()),
+        "pause_ground_label": workflow.PAUSE_GROUNDS.get(case.pause_ground, ""),
+        "relevant_what": list(deadlines.RELEVANT_TIME_WHAT.items()),
+        "uk_regime": Regime.UK_GDPR.value in case.regimes,
+        "uk_access": Regime.UK_GDPR.value in case.regimes and case.kind == Kind.ACCESS,
         "staff": list(working_staff()),
         # opt-out / limit requests are never verified (C-OPT / C-LIM): only "not required" fits them
         "verification_methods": [(k, v) for k, v in workflow.VERIFICATION_METHODS.items()
@@ -432,9 +442,36 @@ def case_extend(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 @require_POST
 @staff_view(Action.WORK)
 def case_pause(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
-    justification = _post(request, "justification")
+    ground, justification = _post(request, "ground"), _post(request, "justification")
+    legal_basis = _post(request, "legal_basis")
     return _act(request, case_id, lambda c, now: workflow.pause_case(
-        c, justification=justification, actor=request.user, now=now), "paused; the clock is stopped.")
+        c, ground=ground, justification=justification, legal_basis=legal_basis, actor=request.user, now=now),
+        "paused; the clock is stopped.")
+
+
+def _uk_local_instant(raw: str) -> datetime | None:
+    """A console date-time (``datetime-local``, UK time as the form says) as an aware instant, or None."""
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(deadlines.time_zone_for(Regime.UK_GDPR, workflow.clock_options())))
+    return value
+
+
+@require_POST
+@staff_view(Action.WORK)
+def case_relevant_time(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    requested_at, received_at = _uk_local_instant(_post(request, "requested_at")), \
+        _uk_local_instant(_post(request, "received_at"))
+    if requested_at is None or received_at is None:
+        messages.error(request, "Give the date and time the information was asked for and when it arrived.")
+        return redirect("staff-case", case_id=case_id)
+    what, evidence = _post(request, "what"), _post(request, "evidence")
+    return _act(request, case_id, lambda c, now: workflow.record_relevant_time(
+        c, what=what, requested_at=requested_at, received_at=received_at, evidence=evidence, actor=request.user,
+        now=now), "relevant time recorded; the UK dates now run from it.")
 
 
 @require_POST
