@@ -19,6 +19,7 @@ SCHEDULES = {
     # Audit trail (security.md "Audit"): signed checkpoints of the head, and a daily verification.
     "dsr.audit_checkpoint": ("dsr.jobs.audit_checkpoint", "I", settings.DSR_AUDIT_CHECKPOINT_MINUTES),
     "dsr.verify_audit": ("dsr.jobs.verify_audit", "D", None),
+    "dsr.reconcile_steps": ("dsr.jobs.reconcile_steps", "I", 1),
 }
 
 
@@ -49,6 +50,18 @@ def verify_audit() -> str:
 
     report = audit.verify_and_alert(now=timezone.now())
     return f"intact events={report.events}" if report.intact else f"BROKEN problems={len(report.findings)}"
+def advance_run(run_id: str) -> str:
+    """Run whatever steps of a durable run can run now (dsr/steps.py). Delivered twice? Harmless."""
+    from dsr import steps
+
+    return f"completed={steps.advance(run_id)}"
+
+
+def reconcile_steps() -> str:
+    """Re-enqueue runs with work due: a killed worker's step, a lost task, a back-off that has passed."""
+    from dsr import steps
+
+    return f"enqueued={steps.reconcile(timezone.now())}"
 
 
 def deliver_message(message_id: str) -> str:

@@ -279,6 +279,11 @@ Q_CLUSTER = {
     "poll": 1,
     "label": "Tasks",
 }
+# Durable steps (dsr/steps.py): lease on the database clock, attempts before dead-lettering, and how long one
+# task may keep advancing a run before it hands over to a fresh task (must stay below the q timeout).
+DSR_STEP_LEASE_SECONDS = env_int("DSR_STEP_LEASE_SECONDS", 300)
+DSR_STEP_MAX_ATTEMPTS = env_int("DSR_STEP_MAX_ATTEMPTS", 5)
+DSR_STEP_SLICE_SECONDS = env_int("DSR_STEP_SLICE_SECONDS", 240)
 if env("DSR_Q_REDIS_URL"):
     Q_CLUSTER["redis"] = env("DSR_Q_REDIS_URL")
 else:

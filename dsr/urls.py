@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from dsr.views import api, api_cases, openapi, reports, staff
+from dsr.views import api, api_cases, jobs, openapi, reports, staff
 
 urlpatterns = [
     path("", staff.home, name="home"),
@@ -45,6 +45,11 @@ urlpatterns = [
          name="staff-case-request-forced-erasure"),
     path("staff/cases/<uuid:case_id>/forced-erasure/approve", staff.case_approve_forced_erasure,
          name="staff-case-approve-forced-erasure"),
+    # durable jobs (dsr/steps.py)
+    path("staff/jobs/", jobs.job_list, name="staff-jobs"),
+    path("staff/jobs/<uuid:run_id>/", jobs.job_detail, name="staff-job"),
+    path("staff/jobs/<uuid:run_id>/steps/<int:step_id>/retry", jobs.job_step_retry, name="staff-job-step-retry"),
+    path("staff/jobs/<uuid:run_id>/steps/<int:step_id>/resolve", jobs.job_step_resolve, name="staff-job-step-resolve"),
     # reports (CCPA §7101 / §7102)
     path("staff/reports/", reports.reports_index, name="staff-reports"),
     path("staff/reports/ccpa-log.csv", reports.ccpa_log_csv, name="staff-reports-ccpa-log"),

@@ -13,6 +13,7 @@ from dsr.models.cases import (
     RegimeDefinition,
 )
 from dsr.models.register import CategoryPolicy, DataCategory, LegalBasis, ProcessingActivity, Recipient
+from dsr.models.steps import RunState, Step, StepRun, StepState
 from dsr.models.vault import Consent, DataItem, Derivation, Holding, Subject, SubjectKey
 
 __all__ = [
@@ -24,6 +25,10 @@ __all__ = [
     "OutboundMessage",
     "Outcome",
     "RegimeDefinition",
+    "RunState",
+    "Step",
+    "StepRun",
+    "StepState",
     "ApiToken",
     "CategoryPolicy",
     "Consent",

@@ -53,9 +53,13 @@ def console_context(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    from dsr.models import StepRun
+
     return {
         "staff_roles": sorted(r.value for r in roles_of(user)),
         "staff_can": {a.value: can(user, a) for a in Action},
+        # Shown in the navigation: a job stopped on a failed step waits for a person (dsr/steps.py).
+        "jobs_needing_attention": StepRun.objects.needs_attention().count() if can(user, Action.VIEW) else 0,
     }
 
 
