@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dsr', '0005_dataitem_blob_name_index'),
+        ('dsr', '0007_case_clock'),
     ]
 
     operations = [
