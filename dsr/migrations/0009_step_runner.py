@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dsr', '0007_case_clock'),
+        ('dsr', '0008_audit_keyed_chain'),
     ]
 
     operations = [
