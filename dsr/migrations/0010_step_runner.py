@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dsr', '0008_audit_keyed_chain'),
+        ('dsr', '0009_case_pause_ground_relevant_time'),
     ]
 
     operations = [
