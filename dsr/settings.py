@@ -250,6 +250,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR") or None
 
+# --- API (issue 7) -----------------------------------------------------------------------------------
+# Identical filings (same subject, kind, regimes, channel) within this window collapse into one open case.
+DSR_DUPLICATE_FILING_WINDOW_MINUTES = env_int("DSR_DUPLICATE_FILING_WINDOW_MINUTES", 60)
+
 # --- mail -----------------------------------------------------------------------------------------
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",

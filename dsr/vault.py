@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from dsr import audit, crypto, storage
@@ -108,20 +108,47 @@ def create_subject(
     return subject
 
 
+class IdentifierConflict(VaultError):
+    """The identifiers given do not all belong to one subject (or one is missing from the subject found)."""
+
+
 def find_or_create_subject(
     *, actor: str, now: datetime, email: str | None = None, account_id: str | None = None, kind: str | None = None
 ) -> tuple[Subject, bool]:
+    """The one subject with these identifiers, created if there is none. Race-free: concurrent callers with
+    the same new identifier all get the one subject (the loser of the insert race re-reads the winner's row).
+    Raises IdentifierConflict when the e-mail and the account id point to different subjects, or when the
+    subject found lacks or differs in an identifier given: nothing given is silently dropped."""
+    found = _find_exact(email=email, account_id=account_id)
+    if found is not None:
+        return found, False
+    try:
+        with transaction.atomic():  # a savepoint, so the caller's transaction survives the lost race
+            subject = create_subject(
+                actor=actor, now=now, email=email, account_id=account_id, kind=kind or Subject.Kind.ACCOUNT_HOLDER
+            )
+        return subject, True
+    except IntegrityError:
+        # Another transaction created a subject with one of these identifiers since we looked; the unique
+        # index made our insert wait for it to commit, so it is visible now.
+        found = _find_exact(email=email, account_id=account_id)
+        if found is None:
+            raise
+        return found, False
+
+
+def _find_exact(*, email: str | None, account_id: str | None) -> Subject | None:
     found = list(Subject.objects.by_identifier(email=email, account_id=account_id)[:2])
     if len(found) > 1:
-        raise VaultError("the e-mail address and the account id belong to different subjects")
-    if found:
-        return found[0], False
-    return (
-        create_subject(
-            actor=actor, now=now, email=email, account_id=account_id, kind=kind or Subject.Kind.ACCOUNT_HOLDER
-        ),
-        True,
-    )
+        raise IdentifierConflict("the e-mail address and the account id belong to different subjects")
+    if not found:
+        return None
+    subject = found[0]
+    if email and subject.email != normalise_email(email):
+        raise IdentifierConflict("the subject with this account id has a different or no e-mail address on file")
+    if account_id and subject.account_id != account_id:
+        raise IdentifierConflict("the subject with this e-mail address has a different or no account id on file")
+    return subject
 
 
 def data_key(subject_id: uuid.UUID) -> bytes:

@@ -11,7 +11,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -274,7 +274,10 @@ def submit_case(
     for every regime and store each with its rule and basis, cache the earliest response date as the
     governing one (§1.4), write ``case.submitted``, and queue the acknowledgement (C-ACK; good practice
     for GDPR) to the address on file with the expected date. Returns (case, created); an idempotency key
-    already seen returns the existing case, also under a concurrent duplicate."""
+    already seen returns the existing case, also under a concurrent duplicate. Without a key, an identical
+    open filing (same subject, kind, regimes, channel) made within ``DSR_DUPLICATE_FILING_WINDOW_MINUTES``
+    is returned instead of a second case: filings for one subject are serialised on the subject row, so
+    concurrent duplicates collapse too (one case, one acknowledgement)."""
     if idempotency_key:
         existing = Case.objects.filter(idempotency_key=idempotency_key).first()
         if existing:
@@ -297,6 +300,10 @@ def submit_case(
     gov = deadlines.governing(dates)
     try:
         with transaction.atomic():
+            duplicate = _duplicate_filing(subject, kind=kind, regimes=regimes, channel=channel,
+                                          idempotency_key=idempotency_key, actor=actor, now=now)
+            if duplicate is not None:
+                return duplicate, False
             case = Case.objects.create(
                 id=uuid.uuid4(),
                 reference=new_reference(),
@@ -328,6 +335,23 @@ def submit_case(
                 return existing, False
         raise
     return case, True
+
+
+def _duplicate_filing(subject: Subject, *, kind: str, regimes: list[str], channel: str,
+                      idempotency_key: str | None, actor: Actor, now: datetime) -> Case | None:
+    """Inside submit_case's transaction: lock the subject row (PostgreSQL; SQLite's IMMEDIATE transactions
+    already serialise writers), then find the case this filing repeats, if any."""
+    # NO KEY UPDATE: serialises filings for this subject without blocking inserts that merely reference it.
+    Subject.objects.select_for_update(no_key=True).filter(pk=subject.pk).values_list("pk", flat=True).first()
+    if idempotency_key:
+        return Case.objects.filter(idempotency_key=idempotency_key).first()
+    window = timedelta(minutes=settings.DSR_DUPLICATE_FILING_WINDOW_MINUTES)
+    candidates = Case.objects.open().filter(subject=subject, kind=kind, channel=channel, created_at__gte=now - window)
+    for case in candidates.order_by("created_at"):
+        if sorted(case.regimes) == sorted(regimes):
+            _event(case, "duplicate_filing_collapsed", actor=actor, now=now, channel=channel)
+            return case
+    return None
 
 
 def _acknowledge(case: Case, *, actor: Actor, now: datetime) -> None:

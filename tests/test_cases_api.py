@@ -171,3 +171,37 @@ def test_a_controller_subdivision_selects_regional_holidays(api, settings):
                          received_at="2025-12-06T10:00:00Z").json()
         dates[sub] = _due(body, "eu_gdpr", "response")
     assert dates == {None: ["2026-01-06"], "BY": ["2026-01-07"]}
+
+def test_an_identical_filing_without_a_key_returns_the_open_case_until_the_window_ends(api, settings):
+    settings.DSR_DUPLICATE_FILING_WINDOW_MINUTES = 60
+    body = {"kind": "access", "regimes": ["uk_gdpr", "eu_gdpr"], "subject": {"email": "twice@example.com"}}
+    with time_machine.travel(NOW, tick=False):
+        first = _file(api, **body)
+    with time_machine.travel(NOW.replace(minute=59), tick=False):
+        again = _file(api, **{**body, "regimes": ["eu_gdpr", "uk_gdpr"]})  # same regimes, other order
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and Case.objects.count() == 1
+    assert Event.objects.filter(kind="case.duplicate_filing_collapsed", object_id=first.json()["id"]).count() == 1
+    with time_machine.travel(NOW.replace(hour=10, minute=1), tick=False):
+        later = _file(api, **body)
+    assert later.status_code == 201 and Case.objects.count() == 2
+
+
+def test_an_identical_filing_after_the_case_was_closed_is_a_new_case(api):
+    from dsr import workflow
+
+    body = {"kind": "access", "regimes": ["eu_gdpr"], "subject": {"email": "closed@example.com"}}
+    with time_machine.travel(NOW, tick=False):
+        first = _file(api, **body).json()
+        workflow.cancel_case(Case.objects.get(pk=first["id"]), reason="filed by mistake, withdrawn", actor="test",
+                             now=NOW)
+        again = _file(api, **body)
+    assert again.status_code == 201 and again.json()["id"] != first["id"]
+
+
+def test_a_filing_naming_an_email_and_another_subjects_account_id_is_a_409(api):
+    _file(api, kind="access", regimes=["eu_gdpr"], subject={"email": "a@example.com", "account_id": "acct-a"})
+    _file(api, kind="access", regimes=["eu_gdpr"], subject={"account_id": "acct-b"})
+    resp = _file(api, kind="erasure", regimes=["eu_gdpr"], subject={"email": "a@example.com", "account_id": "acct-b"})
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "identifier_conflict"
+    assert Case.objects.count() == 2

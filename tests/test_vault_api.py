@@ -299,3 +299,21 @@ def test_the_openapi_schema_is_served_and_valid(client):
     validate(schema)
     assert "/api/v1/subjects/{subject_id}/photos" in schema["paths"]
     assert "/api/v1/cases" in schema["paths"]
+
+
+def test_a_conflicting_email_and_account_id_pair_is_a_409_never_silently_dropped(api):
+    first = _create_subject(api, email="pair@example.com", account_id="acct-1")
+    _create_subject(api, account_id="acct-2")
+    only_email = _create_subject(api, email="solo@example.com")
+    for body in ({"email": "pair@example.com", "account_id": "acct-2"},  # two different subjects
+                 {"email": "pair@example.com", "account_id": "acct-9"},  # the subject has another account id
+                 {"email": "other@example.com", "account_id": "acct-1"},  # ... or another e-mail
+                 {"email": "solo@example.com", "account_id": "acct-3"}):  # ... or none: not silently dropped
+        resp = api.post("/api/v1/subjects", json.dumps(body), content_type="application/json")
+        assert resp.status_code == 409, body
+        assert resp.json()["error"]["code"] == "identifier_conflict"
+    assert Subject.objects.count() == 3
+    assert Subject.objects.get(pk=only_email["id"]).account_id is None
+    same = api.post("/api/v1/subjects", json.dumps({"email": "PAIR@example.com", "account_id": "acct-1"}),
+                    content_type="application/json")
+    assert same.status_code == 200 and same.json()["id"] == first["id"]

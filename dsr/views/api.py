@@ -74,6 +74,8 @@ def _vault_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise ApiError(409, "writes_blocked", str(exc)) from exc
     except vault.KeyDestroyed as exc:
         raise ApiError(410, "erased", "this content has been erased") from exc
+    except vault.IdentifierConflict as exc:
+        raise ApiError(409, "identifier_conflict", str(exc)) from exc
     except (vault.VaultError, ValueError) as exc:
         raise ApiError(400, "invalid_request", str(exc)) from exc
 

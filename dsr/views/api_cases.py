@@ -53,6 +53,8 @@ def _subject_from(body: dict[str, Any], request: HttpRequest) -> Subject:
     try:
         subject, _ = vault.find_or_create_subject(actor=actor_of(request), now=request.now, email=email,
                                                   account_id=account_id)
+    except vault.IdentifierConflict as exc:
+        raise ApiError(409, "identifier_conflict", str(exc), field="subject") from exc
     except (vault.VaultError, ValueError) as exc:
         raise ApiError(400, "invalid_field", str(exc), field="subject") from exc
     return subject
