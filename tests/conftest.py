@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,27 @@ def api_token(db) -> str:
 @pytest.fixture
 def api(api_token: str) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {api_token}")
+
+
+@pytest.fixture(autouse=True)
+def _migration_seed_data_in_transactional_tests(request):
+    """A transactional test (live server, real concurrency) flushes every table when it ends, and
+    serialized_rollback does not bring the migrations' seed data back when Playwright's event loop runs in
+    the test thread (the restore is skipped there). So the seed data (processing register, regimes) is put
+    back here before each transactional test, whatever ran before it."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
+        {"transactional_db", "live_server"} & set(request.fixturenames))
+    if not transactional:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+
+    from dsr.models import ProcessingActivity, RegimeDefinition
+
+    if not RegimeDefinition.objects.exists():
+        importlib.import_module("dsr.migrations.0004_seed_regimes").seed(apps, None)
+    if not ProcessingActivity.objects.exists():
+        importlib.import_module("dsr.migrations.0002_seed_register").seed(apps, None)
+    yield
