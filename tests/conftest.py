@@ -54,11 +54,13 @@ def api(api_token: str) -> Client:
 
 @pytest.fixture(autouse=True)
 def _migration_seed_data_in_transactional_tests(request):
-    """A transactional test (live server, real concurrency) flushes every table when it ends, and
-    serialized_rollback does not bring the migrations' seed data back when Playwright's event loop runs in
-    the test thread (the restore is skipped there). So the seed data (processing register, regimes) is put
-    back here before each transactional test, whatever ran before it."""
+    """Transactional tests (live server, real concurrency) flush every table when they end. The data the
+    migrations seed (processing register, regimes) is put back here before each of them, whatever ran
+    before. Do not use ``serialized_rollback``: under Playwright's sync API (greenlets) its restore is
+    skipped and its flush then re-creates content types under new ids, so the next restore collides."""
     marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("serialized_rollback"):
+        pytest.fail("use django_db(transaction=True) without serialized_rollback (see tests/conftest.py)")
     transactional = (marker is not None and marker.kwargs.get("transaction")) or (
         {"transactional_db", "live_server"} & set(request.fixturenames))
     if not transactional:

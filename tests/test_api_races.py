@@ -18,7 +18,7 @@ from django.core import mail
 
 from dsr.models import Case, Event, OutboundMessage, Subject
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 N = 20
 

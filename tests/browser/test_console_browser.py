@@ -11,7 +11,7 @@ from django.utils import timezone
 from dsr import deadlines, vault, workflow
 from dsr.roles import Role, create_staff
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_operator_sees_the_queue_in_due_order_and_extends_a_case_with_a_reason(live_server, page, tmp_path):
