@@ -20,6 +20,8 @@ SCHEDULES = {
     "dsr.audit_checkpoint": ("dsr.jobs.audit_checkpoint", "I", settings.DSR_AUDIT_CHECKPOINT_MINUTES),
     "dsr.verify_audit": ("dsr.jobs.verify_audit", "D", None),
     "dsr.reconcile_steps": ("dsr.jobs.reconcile_steps", "I", 1),
+    # Reconciler of the key purge that follows each shred (dsr/keystore.py), in case that job was deferred.
+    "dsr.purge_old_key_bytes": ("dsr.jobs.purge_old_key_bytes", "I", 60),
 }
 
 
@@ -62,6 +64,17 @@ def reconcile_steps() -> str:
     from dsr import steps
 
     return f"enqueued={steps.reconcile(timezone.now())}"
+
+
+def purge_old_key_bytes(subject_id: str | None = None) -> str:
+    """Remove destroyed or rotated-away wrapped keys from the live database files. ``subject_id`` only
+    names the shred that enqueued it; every pending key is purged (idempotent)."""
+    from dsr import keystore
+
+    try:
+        return f"purged={keystore.purge_old_key_bytes(actor='system:key-purge', now=timezone.now())}"
+    except keystore.PurgeDeferred as exc:
+        return f"deferred: {exc}"
 
 
 def deliver_message(message_id: str) -> str:

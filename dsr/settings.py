@@ -124,11 +124,12 @@ def _private_sqlite_file(name: str) -> None:
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _private_sqlite_file(str(DATABASES["default"]["NAME"]))
-    # WAL + a busy timeout let the web server and the qcluster worker share the file.
+    # WAL + a busy timeout let the web server and the qcluster worker share the file; secure_delete zeroes
+    # freed content, so a blanked wrapped key leaves no copy in the main file (dsr/keystore.py).
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

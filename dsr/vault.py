@@ -10,6 +10,8 @@ person's key is destroyed.
 from __future__ import annotations
 
 import io
+import json
+import logging
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ from dsr.models import (
 )
 from dsr.models.vault import derived_item_ids, normalise_email
 
+logger = logging.getLogger(__name__)
+
 INLINE_LIMIT = 64 * 1024
 # Small structured records live sealed in the database; media always goes to blob storage.
 INLINE_CATEGORIES = frozenset(
@@ -52,6 +56,22 @@ class WritesBlocked(VaultError):
     pass
 
 
+class ContentUnavailable(VaultError):
+    """Stored content that cannot be read back: the message names the kind of failure, never a path."""
+
+
+class ContentCorrupt(ContentUnavailable):
+    """The ciphertext failed authentication (tampered, truncated, or swapped)."""
+
+
+class ContentMissing(ContentUnavailable):
+    """The blob is not in storage."""
+
+
+class KeyUnavailable(ContentUnavailable):
+    """The ring key that wrapped a data key is not in the key ring (a configuration fault, not an erasure)."""
+
+
 def _key_context(subject_id: uuid.UUID) -> bytes:
     return f"dsr-subject-key-v1|subject:{subject_id}".encode()
 
@@ -61,6 +81,11 @@ def item_aad(item: DataItem, subject_ids: Sequence[uuid.UUID]) -> bytes:
     to another item or subject fails to open."""
     subjects = ",".join(str(s) for s in sorted(subject_ids))
     return f"dsr-item-v1|item:{item.pk}|subjects:{subjects}|category:{item.category}|purpose:{item.purpose}".encode()
+
+
+def meta_aad(item: DataItem, subject_ids: Sequence[uuid.UUID]) -> bytes:
+    """The metadata blob is bound like the content, and to being metadata (so the two cannot be swapped)."""
+    return item_aad(item, subject_ids) + b"|part:meta"
 
 
 # --- subjects and keys ------------------------------------------------------------------------------
@@ -160,15 +185,21 @@ def data_key(subject_id: uuid.UUID) -> bytes:
 
 
 def destroy_subject_key(subject: Subject, *, actor: str, now: datetime) -> bool:
-    """Crypto-shred: overwrite the wrapped key so every blob sealed under it becomes unreadable, in
-    storage and in every backup taken from now on. Returns False if it was already destroyed."""
+    """Crypto-shred: blank the wrapped key so every blob and every item's metadata sealed under it becomes
+    unreadable, in storage and in every backup taken from now on. Steps: lock the key row, blank it and
+    mark its old bytes for purging, write ``subject.key_destroyed``; after commit a job removes the old bytes
+    from the live database files (dsr/keystore.py: SQLite WAL checkpoint, PostgreSQL VACUUM FULL).
+    Returns False if it was already destroyed (the purge is still re-enqueued: it is idempotent)."""
     with transaction.atomic():
         row = SubjectKey.objects.select_for_update().get(subject=subject)
+        subject_id = str(subject.pk)
+        transaction.on_commit(lambda: _enqueue_key_purge(subject_id))
         if row.destroyed_at is not None:
             return False
         row.wrapped = ""
         row.destroyed_at = now
-        row.save(update_fields=["wrapped", "destroyed_at"])
+        row.purge_pending = True
+        row.save(update_fields=["wrapped", "destroyed_at", "purge_pending"])
         audit.record(
             "subject.key_destroyed",
             actor=actor,
@@ -178,6 +209,12 @@ def destroy_subject_key(subject: Subject, *, actor: str, now: datetime) -> bool:
             subject_ref=subject.reference,
         )
     return True
+
+
+def _enqueue_key_purge(subject_id: str) -> None:
+    from django_q.tasks import async_task
+
+    async_task("dsr.jobs.purge_old_key_bytes", subject_id, task_name=f"key-purge-{subject_id}")
 
 
 def rotate_keys(*, actor: str, now: datetime, batch: int = 500) -> int:
@@ -199,7 +236,8 @@ def rotate_keys(*, actor: str, now: datetime, batch: int = 500) -> int:
                 row.wrapped = ring.rewrap(row.wrapped, context=_key_context(row.subject_id))
                 row.ring_key_id = ring.active_id
                 row.rotated_at = now
-            SubjectKey.objects.bulk_update(rows, ["wrapped", "ring_key_id", "rotated_at"])
+                row.purge_pending = True  # the wrap under the old ring key lingers until purged
+            SubjectKey.objects.bulk_update(rows, ["wrapped", "ring_key_id", "rotated_at", "purge_pending"])
             audit.record(
                 "keyring.rewrapped",
                 actor=actor,
@@ -228,7 +266,12 @@ class NewItem:
 
 
 def _item_key(subject_ids: Sequence[uuid.UUID], item_id: uuid.UUID) -> bytes:
-    keys = [data_key(sid) for sid in sorted(subject_ids)]
+    try:
+        keys = [data_key(sid) for sid in sorted(subject_ids)]
+    except crypto.KeyNotFound as exc:
+        raise KeyUnavailable(f"item {item_id}: a data key was wrapped by a ring key that is not configured") from exc
+    except crypto.IntegrityError as exc:
+        raise KeyUnavailable(f"item {item_id}: a data key does not unwrap with the configured ring") from exc
     return crypto.derive_item_key(keys, item_id=item_id.bytes)
 
 
@@ -247,22 +290,27 @@ def store_item(new: NewItem, *, actor: str, now: datetime) -> DataItem:
     if blocked.exists():
         raise WritesBlocked("a subject of this item is being erased; no new data is accepted")
 
+    if not isinstance(new.attributes, dict):
+        raise VaultError("attributes must be a JSON object")
     item = DataItem(
         id=uuid.uuid4(),
         category=new.category,
         purpose=new.purpose,
-        source=new.source,
         created_at=now,
         content_type=new.content_type if new.content is not None else "",
-        attributes=new.attributes,
     )
     policy = CategoryPolicy.objects.filter(category=new.category).first()
     if policy:
         item.expires_at = policy.expiry_after_creation(now)
 
+    key = _item_key(subject_ids, item.pk)
+    try:
+        meta = json.dumps({"source": new.source, "attributes": new.attributes}, sort_keys=True).encode()
+    except (TypeError, ValueError) as exc:
+        raise VaultError("attributes must be JSON-serialisable") from exc
+    item.sealed_meta = crypto.seal(key, meta, aad=meta_aad(item, subject_ids))
     blob_name = ""
     if new.content is not None:
-        key = _item_key(subject_ids, item.pk)
         aad = item_aad(item, subject_ids)
         src = io.BytesIO(new.content) if isinstance(new.content, bytes | bytearray) else new.content
         if (
@@ -334,16 +382,74 @@ def _start_retention_after_derivation(parents: Iterable[DataItem], now: datetime
 
 
 def open_item(item: DataItem) -> Iterator[bytes]:
-    """Decrypted content, streamed. Raises KeyDestroyed if any holder's key is gone."""
+    """Decrypted content, streamed. Raises KeyDestroyed if any holder's key is gone, and a
+    ContentUnavailable subclass when the stored bytes cannot be read back. A failure can come after some
+    chunks were yielded (a blob tampered past its first chunk): a consumer must then discard them all."""
     if item.purged_at is not None or not item.has_content:
         raise VaultError(f"item {item.pk} has no content")
     subject_ids = list(item.holders.values_list("subject_id", flat=True))
-    key = _item_key(subject_ids, item.pk)
-    aad = item_aad(item, subject_ids)
-    if item.sealed_inline is not None:
-        yield crypto.open_sealed(key, bytes(item.sealed_inline), aad=aad)
-        return
-    yield from storage.read_sealed(key, item.blob_name, aad=aad)
+    try:
+        key = _item_key(subject_ids, item.pk)
+        aad = item_aad(item, subject_ids)
+        if item.sealed_inline is not None:
+            yield crypto.open_sealed(key, bytes(item.sealed_inline), aad=aad)
+            return
+        yield from storage.read_sealed(key, item.blob_name, aad=aad)
+    except crypto.IntegrityError as exc:
+        logger.error("item %s failed its integrity check: %s", item.pk, exc)
+        raise ContentCorrupt(f"item {item.pk}: the stored content failed its integrity check") from exc
+    except FileNotFoundError as exc:
+        logger.error("item %s: blob missing from storage", item.pk)
+        raise ContentMissing(f"item {item.pk}: the stored content is missing") from exc
+    except OSError as exc:
+        logger.error("item %s: storage error %s", item.pk, type(exc).__name__)
+        raise ContentMissing(f"item {item.pk}: the stored content could not be read") from exc
+
+
+@dataclass(frozen=True)
+class ItemMeta:
+    """An item's sealed metadata. ``state`` is "sealed" (readable: ``source``/``attributes`` set), "erased"
+    (a holder's key is destroyed: unreadable for good) or "purged" (deleted with the content)."""
+
+    state: str
+    source: str | None = None
+    attributes: dict | None = None
+
+
+def item_metadata(items: Iterable[DataItem]) -> dict[uuid.UUID, ItemMeta]:
+    """Open the sealed metadata of many items, unwrapping each holder's data key once for the whole call
+    (keys live only in this call's frame, never in a cache that outlives it)."""
+    items = list(items)
+    holders: dict[uuid.UUID, list[uuid.UUID]] = {i.pk: [] for i in items}
+    for item_id, subject_id in Holding.objects.filter(item_id__in=list(holders)).values_list("item_id", "subject_id"):
+        holders[item_id].append(subject_id)
+    data_keys: dict[uuid.UUID, bytes | None] = {}
+    out: dict[uuid.UUID, ItemMeta] = {}
+    for item in items:
+        if item.sealed_meta is None:
+            out[item.pk] = ItemMeta("purged" if item.purged_at is not None else "erased")
+            continue
+        subject_ids = sorted(holders[item.pk])
+        keys = []
+        for sid in subject_ids:
+            if sid not in data_keys:
+                try:
+                    data_keys[sid] = data_key(sid)
+                except KeyDestroyed:
+                    data_keys[sid] = None
+                except (crypto.KeyNotFound, crypto.IntegrityError) as exc:
+                    raise KeyUnavailable(f"item {item.pk}: a data key does not unwrap with the ring") from exc
+            keys.append(data_keys[sid])
+        if not subject_ids or any(k is None for k in keys):
+            out[item.pk] = ItemMeta("erased")
+            continue
+        key = crypto.derive_item_key(keys, item_id=item.pk.bytes)  # type: ignore[arg-type]
+        try:
+            meta = json.loads(crypto.open_sealed(key, bytes(item.sealed_meta), aad=meta_aad(item, subject_ids)))
+        except crypto.IntegrityError as exc:
+            raise ContentCorrupt(f"item {item.pk}: its metadata failed its integrity check") from exc
+        out[item.pk] = ItemMeta("sealed", meta.get("source"), meta.get("attributes"))
+    return out
 
 
 def read_item(item: DataItem) -> bytes:
@@ -361,9 +467,8 @@ def purge_item(item: DataItem, *, actor: str, now: datetime, reason: str) -> boo
         locked.purged_at = now
         locked.sealed_inline = None
         locked.blob_name = ""
-        locked.sha256 = ""
-        locked.attributes = {}
-        locked.save(update_fields=["purged_at", "sealed_inline", "blob_name", "sha256", "attributes"])
+        locked.sealed_meta = None
+        locked.save(update_fields=["purged_at", "sealed_inline", "blob_name", "sealed_meta"])
         audit.record(
             "item.purged",
             actor=actor,

@@ -193,8 +193,8 @@ def test_a_store_whose_database_insert_fails_writes_no_event_and_leaves_no_blob(
     with pytest.raises(IntegrityError):
         vault.store_item(
             vault.NewItem(category="photo", purpose="photo_generation", holders=[(owner, "owner")],
-                          content=factories.jpeg_bytes(), content_type="image/jpeg",
-                          attributes=None),  # NOT NULL column: the INSERT itself fails
+                          content=factories.jpeg_bytes(),
+                          content_type=None),  # NOT NULL column: the INSERT itself fails
             actor="test", now=T0,
         )
 

@@ -83,6 +83,9 @@ class SubjectKey(models.Model):
     created_at = models.DateTimeField()
     rotated_at = models.DateTimeField(null=True, blank=True)
     destroyed_at = models.DateTimeField(null=True, blank=True)
+    # Set when a wrapped key was blanked (shred) or replaced (rotation): its old bytes may still sit in the
+    # live database files until dsr.keystore.purge_old_key_bytes has vacuumed/checkpointed (issue 7 §1).
+    purge_pending = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"key of {self.subject_id}"
@@ -116,7 +119,6 @@ class DataItem(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     category = models.CharField(max_length=32, choices=DataCategory.choices, db_index=True)
     purpose = models.SlugField(max_length=64, help_text="ProcessingActivity.purpose the item serves.")
-    source = models.CharField(max_length=64, default="platform", help_text="Where it came from (system name).")
     created_at = models.DateTimeField(db_index=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     purged_at = models.DateTimeField(null=True, blank=True)
@@ -128,9 +130,10 @@ class DataItem(models.Model):
     content_type = models.CharField(max_length=100, blank=True)
     size = models.BigIntegerField(default=0, help_text="Plaintext bytes.")
     stored_size = models.BigIntegerField(default=0, help_text="Ciphertext bytes.")
-    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the plaintext, for export manifests.")
     key_version = models.PositiveSmallIntegerField(default=1)
-    attributes = models.JSONField(default=dict, blank=True, help_text="Non-personal facts: width, height, model…")
+    # The item's descriptive metadata ({"source": …, "attributes": {…}}), sealed under the item key like the
+    # content, so nothing about the item outlives a destroyed key (dsr/vault.py item_metadata).
+    sealed_meta = models.BinaryField(null=True, blank=True)
 
     derived_from = models.ManyToManyField(
         "self", through="Derivation", symmetrical=False, related_name="derivatives", blank=True

@@ -23,6 +23,9 @@ from dsr.views.apiutil import (
     parse_uuid,
 )
 
+# Content up to this size is authenticated in full before it is sent (memory: one copy per request).
+VERIFY_BEFORE_SENDING = 16 * 1024 * 1024
+
 DERIVED_CATEGORIES = {c.value for c in DataCategory} - {DataCategory.PHOTO}
 
 
@@ -37,22 +40,32 @@ def subject_json(subject: Subject) -> dict[str, Any]:
     }
 
 
-def item_json(item: DataItem) -> dict[str, Any]:
+def items_json(items: list[DataItem]) -> list[dict[str, Any]]:
+    """Item JSON for many items; their sealed metadata is opened in one pass (one unwrap per subject)."""
+    metas = _vault_call(vault.item_metadata, items)
+    return [item_json(i, metas[i.pk]) for i in items]
+
+
+def item_json(item: DataItem, meta: vault.ItemMeta | None = None) -> dict[str, Any]:
+    """``source`` and ``attributes`` are sealed under the item key: shown while every holder's key lives,
+    null once one is destroyed (``metadata``: "erased") or the item was purged ("purged")."""
+    if meta is None:
+        meta = _vault_call(vault.item_metadata, [item])[item.pk]
     holders = list(item.holders.all())
     return {
         "id": str(item.pk),
         "category": item.category,
         "purpose": item.purpose,
-        "source": item.source,
+        "source": meta.source,
+        "metadata": meta.state,
         "created_at": item.created_at.isoformat(),
         "expires_at": item.expires_at.isoformat() if item.expires_at else None,
         "purged_at": item.purged_at.isoformat() if item.purged_at else None,
         "content_type": item.content_type or None,
         "size": item.size if item.has_content else None,
-        "sha256": item.sha256 or None,
         "subjects": [{"id": str(h.subject_id), "role": h.role} for h in holders],
         "derived_from": [str(link.parent_id) for link in item.parent_links.all()],
-        "attributes": item.attributes,
+        "attributes": meta.attributes,
     }
 
 
@@ -76,8 +89,20 @@ def _vault_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise ApiError(410, "erased", "this content has been erased") from exc
     except vault.IdentifierConflict as exc:
         raise ApiError(409, "identifier_conflict", str(exc)) from exc
+    except vault.ContentUnavailable as exc:
+        raise _content_error(exc) from exc
     except (vault.VaultError, ValueError) as exc:
         raise ApiError(400, "invalid_request", str(exc)) from exc
+
+
+def _content_error(exc: vault.ContentUnavailable) -> ApiError:
+    """Stored content that cannot be read back is the server's fault, answered as documented JSON."""
+    if isinstance(exc, vault.KeyUnavailable):
+        return ApiError(503, "key_unavailable", "the key that protects this content is not configured "
+                        "on this server; an operator must restore it to the key ring")
+    if isinstance(exc, vault.ContentCorrupt):
+        return ApiError(502, "integrity_failed", "the stored content failed its integrity check and is not served")
+    return ApiError(502, "content_missing", "the stored content could not be read from storage")
 
 
 # --- subjects -------------------------------------------------------------------------------------
@@ -135,7 +160,7 @@ def subject_holdings(request: HttpRequest, subject_id: str) -> HttpResponse:
     return JsonResponse(
         {
             "subject": subject_json(subject),
-            "items": [item_json(i) for i in items],
+            "items": items_json(items),
             "derived_item_ids": [str(i.pk) for i in derived],
         }
     )
@@ -302,23 +327,32 @@ def item_detail(request: HttpRequest, item_id: str) -> HttpResponse:
 
 @api_view({"GET"}, scope="content:read")
 def item_content(request: HttpRequest, item_id: str) -> HttpResponse:
-    """Decrypted content, streamed; always an attachment, never rendered inline."""
+    """Decrypted content; always an attachment, never rendered inline.
+
+    Items up to VERIFY_BEFORE_SENDING bytes are decrypted and authenticated in full before the first byte
+    goes out, so a tampered blob is a JSON error, never a 200 (``X-Content-Integrity: verified``). Larger
+    items are streamed, each chunk authenticated before it is sent (``X-Content-Integrity: streamed``):
+    if a later chunk fails, the connection is cut, so the body is shorter than ``Content-Length`` (the
+    plaintext size) — clients must treat a short body as a failed download (curl, urllib3 and browsers
+    report it)."""
     item = _get_item(item_id)
     if item.purged_at is not None or not item.has_content:
         raise ApiError(410, "gone", "this item has no content (deleted or never had any)")
+    content_type = item.content_type or "application/octet-stream"
     stream = _vault_call(vault.open_item, item)
-    try:
-        first = next(stream)  # surface a destroyed key as 410 before the 200 goes out
-    except StopIteration:
-        first = b""
-    except vault.KeyDestroyed as exc:
-        raise ApiError(410, "erased", "this content has been erased") from exc
+    if item.size <= VERIFY_BEFORE_SENDING:
+        verified = _vault_call(b"".join, stream)
+        response = StreamingHttpResponse([verified], content_type=content_type)
+        response["X-Content-Integrity"] = "verified"
+    else:
+        first = _vault_call(next, stream, b"")  # key, blob and first chunk checked before the 200 goes out
 
-    def body():
-        yield first
-        yield from stream
+        def body():
+            yield first
+            yield from stream  # a failure here raises inside the server, which aborts the connection
 
-    response = StreamingHttpResponse(body(), content_type=item.content_type or "application/octet-stream")
+        response = StreamingHttpResponse(body(), content_type=content_type)
+        response["X-Content-Integrity"] = "streamed"
     response["Content-Length"] = str(item.size)
     response["Content-Disposition"] = f'attachment; filename="{item.pk}"'
     response["X-Content-Type-Options"] = "nosniff"
@@ -328,7 +362,7 @@ def item_content(request: HttpRequest, item_id: str) -> HttpResponse:
 @api_view({"GET"}, scope="vault:read")
 def item_derived(request: HttpRequest, item_id: str) -> HttpResponse:
     item = _get_item(item_id)
-    return JsonResponse({"item": str(item.pk), "derived": [item_json(i) for i in vault.derived_items([item])]})
+    return JsonResponse({"item": str(item.pk), "derived": items_json(vault.derived_items([item]))})
 
 
 # --- consent --------------------------------------------------------------------------------------

@@ -91,16 +91,18 @@ SCHEMAS: dict[str, Any] = {
     "Item": {
         "type": "object",
         "properties": {
-            "id": UUID, "category": {"type": "string"}, "purpose": {"type": "string"}, "source": {"type": "string"},
+            "id": UUID, "category": {"type": "string"}, "purpose": {"type": "string"},
+            # source and attributes are sealed under the item key: null once a holder's key is destroyed.
+            "source": {"type": ["string", "null"]},
+            "metadata": {"type": "string", "enum": ["sealed", "erased", "purged"]},
             "created_at": {"type": "string", "format": "date-time"},
             "expires_at": {"type": ["string", "null"], "format": "date-time"},
             "purged_at": {"type": ["string", "null"], "format": "date-time"},
             "content_type": {"type": ["string", "null"]}, "size": {"type": ["integer", "null"]},
-            "sha256": {"type": ["string", "null"]},
             "subjects": {"type": "array", "items": {"type": "object", "properties": {
                 "id": UUID, "role": {"type": "string", "enum": ["owner", "depicted", "derived"]}}}},
             "derived_from": {"type": "array", "items": UUID},
-            "attributes": {"type": "object"},
+            "attributes": {"type": ["object", "null"]},
         },
     },
     "Holdings": {
@@ -212,8 +214,12 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/items/{item_id}/content": {"get": {
         "summary": "The decrypted content, streamed as an attachment",
         "parameters": [_path_param("item_id")],
+        "description": "Content-Length is the plaintext size. X-Content-Integrity: verified (authenticated in full "
+                       "before sending) or streamed (large items: a chunk that fails authentication cuts the "
+                       "connection, so a body shorter than Content-Length is a failed download).",
         "responses": {"200": {"description": "content", "content": {"application/octet-stream": {
-            "schema": {"type": "string", "format": "binary"}}}}, "410": ERROR}}},
+            "schema": {"type": "string", "format": "binary"}}}}, "410": ERROR,
+            "502": ERROR, "503": ERROR}}},
     "/api/v1/items/{item_id}/derived": {"get": op(
         "Everything derived from the item, transitively",
         {"200": {"type": "object", "properties": {"item": UUID, "derived": {"type": "array", "items": _ref("Item")}}}},
