@@ -177,6 +177,14 @@ def test_after_a_shred_the_postgresql_key_table_file_holds_no_copy_of_the_key(se
 
     # The shred commits, then its purge job runs (django-q2 in sync mode here; a worker in production).
     assert vault.destroy_subject_key(subject, actor="test", now=factories.T0)
+    # If an open snapshot elsewhere in the database (autovacuum's ANALYZE on a busy machine) made the job
+    # defer, the hourly reconciler runs it again; here it is simply called again, as the schedule would.
+    from dsr import jobs
+
+    for _ in range(10):
+        if not SubjectKey.objects.get(subject=subject).purge_pending:
+            break
+        jobs.purge_old_key_bytes()
     assert not SubjectKey.objects.get(subject=subject).purge_pending
 
     new_path, after = _pg_checkpoint_and_read("dsr_subjectkey")
