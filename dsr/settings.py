@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dsr.bodylimit.BodyLimitMiddleware",  # first: refuses oversized bodies before anything reads them
     "django.middleware.security.SecurityMiddleware",
     "dsr.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -252,6 +253,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR") or None
 
 # --- API (issue 7) -----------------------------------------------------------------------------------
+# Largest request body on a route that declares no limit of its own (dsr/bodylimit.py); the photo upload
+# allows DSR_UPLOAD_MAX_BYTES and the item registration DSR_DERIVED_MAX_BYTES, each plus 1 MiB of framing.
+DSR_MAX_BODY_BYTES = env_int("DSR_MAX_BODY_BYTES", 3 * 1024 * 1024)
 # Identical filings (same subject, kind, regimes, channel) within this window collapse into one open case.
 DSR_DUPLICATE_FILING_WINDOW_MINUTES = env_int("DSR_DUPLICATE_FILING_WINDOW_MINUTES", 60)
 

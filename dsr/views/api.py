@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import get_object_or_404
 
 from dsr import images, vault
+from dsr.bodylimit import MULTIPART_SLACK
 from dsr.models import Consent, DataCategory, DataItem, Holding, ProcessingActivity, Subject
 from dsr.views.apiutil import (
     ApiError,
@@ -215,7 +216,7 @@ def _subject_list(values: list[str], field: str) -> list[Subject]:
     return [found[i] for i in ids]
 
 
-@api_view({"POST"}, scope="vault:write")
+@api_view({"POST"}, scope="vault:write", max_body=lambda: settings.DSR_UPLOAD_MAX_BYTES + MULTIPART_SLACK)
 def upload_photo(request: HttpRequest, subject_id: str) -> HttpResponse:
     """Upload a photo of (or by) a subject: checked, re-encoded from pixels, stripped, encrypted."""
     subject = _get_subject(subject_id)
@@ -247,7 +248,7 @@ def upload_photo(request: HttpRequest, subject_id: str) -> HttpResponse:
     return JsonResponse(item_json(item), status=201)
 
 
-@api_view({"POST"}, scope="vault:write")
+@api_view({"POST"}, scope="vault:write", max_body=lambda: settings.DSR_DERIVED_MAX_BYTES + MULTIPART_SLACK)
 def register_item(request: HttpRequest) -> HttpResponse:
     """Register a derived item (embedding, thumbnail, generated video, metadata…) with its lineage.
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
@@ -31,9 +32,11 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JsonRe
     return JsonResponse({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
-def api_view(methods: set[str], *, scope: str) -> Callable:
+def api_view(methods: set[str], *, scope: str, max_body: Callable[[], int] | None = None) -> Callable:
     """Token-authenticated JSON endpoint needing ``scope`` (dsr/scopes.py). The view gets
-    ``request.api_token`` and ``request.now``. A method not in ``methods`` gets 405 with ``Allow``."""
+    ``request.api_token`` and ``request.now``. A method not in ``methods`` gets 405 with ``Allow``.
+    ``max_body`` returns the largest body the route accepts (default ``DSR_MAX_BODY_BYTES``), enforced by
+    dsr/bodylimit.py before the body is read."""
     if scope not in SCOPES:
         raise ImproperlyConfigured(f"api_view: unknown scope {scope!r}; add it to dsr/scopes.py")
     allow = ", ".join(sorted(methods))
@@ -59,9 +62,17 @@ def api_view(methods: set[str], *, scope: str) -> Callable:
                 return view(request, *args, **kwargs)
             except ApiError as exc:
                 return error_response(exc.status, exc.code, exc.message, **exc.extra)
+            # Raised by Django while parsing the body (request.POST / FILES / body); documented in the schema.
+            except RequestDataTooBig:
+                return error_response(413, "too_large", "the fields of this body are larger than the server accepts")
+            except (TooManyFieldsSent, TooManyFilesSent):
+                return error_response(400, "too_many_fields", "the body has more fields or files than allowed")
+            except (MultiPartParserError, UnreadablePostError):
+                return error_response(400, "invalid_body", "the body could not be parsed as the declared type")
 
         wrapper.api_methods = frozenset(methods)  # type: ignore[attr-defined]
         wrapper.api_scope = scope  # type: ignore[attr-defined]
+        wrapper.max_body_bytes = max_body  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
