@@ -1,7 +1,8 @@
 """Operator roles and what each may do, enforced server-side (least privilege; issue 3 §5).
 
 operator  — works cases: assign, verify identity, extend, pause/resume, refuse, complete.
-approver  — the DPO: everything an operator does, plus the second approval for forced erasure.
+approver  — the DPO: everything an operator does, plus the second approval for forced erasure, and keeping the
+            processing register (in the admin).
 auditor   — read-only: sees the queue, cases, timelines and reports; changes nothing.
 """
 
@@ -23,12 +24,13 @@ class Action(StrEnum):
     REPORTS = "reports"
     WORK = "work"          # assign, verify, acknowledge, extend, pause, resume, refuse, complete
     APPROVE = "approve"    # second approval of forced erasure
+    REGISTER = "register"  # edit the processing register (Art. 30) in the admin
 
 
 CAPABILITIES: dict[Role, frozenset[Action]] = {
     Role.AUDITOR: frozenset({Action.VIEW, Action.REPORTS}),
     Role.OPERATOR: frozenset({Action.VIEW, Action.REPORTS, Action.WORK}),
-    Role.APPROVER: frozenset({Action.VIEW, Action.REPORTS, Action.WORK, Action.APPROVE}),
+    Role.APPROVER: frozenset({Action.VIEW, Action.REPORTS, Action.WORK, Action.APPROVE, Action.REGISTER}),
 }
 
 

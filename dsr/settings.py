@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -57,13 +58,17 @@ ALLOWED_HOSTS = [h.strip() for h in (env("ALLOWED_HOSTS", "" if PRODUCTION else 
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in (env("CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "dsr.apps.DsrAdminConfig",  # django.contrib.admin with dsr's site: approvers edit the register, behind 2FA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "dsr.apps.DsrConfig",
 ]
 
@@ -75,8 +80,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "dsr.twofactor.SecondFactorMiddleware",
+    "dsr.signin.ForbiddenAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dsr.urls"
@@ -154,6 +163,31 @@ STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 LOGIN_URL = "staff-login"
 LOGIN_REDIRECT_URL = "staff-queue"
 LOGOUT_REDIRECT_URL = "staff-login"
+
+# --- staff sign-in (console and admin share one login) -------------------------------------------------
+# Lockout (django-axes, database handler, so every web process shares the counts): DSR_LOGIN_FAILURE_LIMIT
+# failures for one username, or from one client address, lock that username / address for
+# DSR_LOGIN_LOCKOUT_MINUTES, the right password included. Usernames are counted as keyed hashes
+# (dsr.signin.axes_username), so neither axes' table nor the audit trail holds what was typed.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("DSR_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DSR_LOGIN_LOCKOUT_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_USERNAME_CALLABLE = "dsr.signin.axes_username"
+AXES_CLIENT_IP_CALLABLE = "dsr.signin.client_ip"
+AXES_LOCKOUT_CALLABLE = "dsr.views.signin.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are audit events; no second log of addresses
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]
+AXES_VERBOSE = False
+# Client address: REMOTE_ADDR, unless DSR_TRUSTED_PROXY_COUNT proxies (that append to X-Forwarded-For) stand in
+# front; then the address the outermost trusted proxy saw. Never trust the header without a proxy: anyone can
+# send it, and per-address limits would be worthless.
+DSR_TRUSTED_PROXY_COUNT = env_int("DSR_TRUSTED_PROXY_COUNT", 1 if env_bool("DSR_BEHIND_PROXY", False) else 0)
+# TOTP second factor for every staff account (django-otp); recovery codes are its static device. Always on in
+# production; off by default in development (`make run`), where a user may still enrol and is then asked.
+DSR_REQUIRE_2FA = PRODUCTION or env_bool("DSR_REQUIRE_2FA", False)
+DSR_RECOVERY_CODES = 10
+OTP_TOTP_ISSUER = env("DSR_TOTP_ISSUER", "dsr")
 
 # --- storage -----------------------------------------------------------------------------------
 # Blobs are ciphertext only (dsr/storage.py). "local" keeps them under DSR_DATA_DIR; "s3" uses
@@ -327,6 +361,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_q": {"level": "WARNING"},
+        "axes": {"level": "ERROR"},  # its warnings name the client address; the audit trail has keyed hashes
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
     },

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from dsr.views import api, api_cases, jobs, openapi, reports, staff
+from dsr.views import api, api_cases, jobs, openapi, reports, signin, staff
 
 urlpatterns = [
     path("", staff.home, name="home"),
@@ -23,8 +23,10 @@ urlpatterns = [
     path("api/v1/cases", api_cases.cases, name="api-cases"),
     path("api/v1/cases/<str:case_id>", api_cases.case_detail, name="api-case"),
     # operator console (issue 3 §5)
-    path("staff/login/", staff.login_view, name="staff-login"),
-    path("staff/logout/", staff.logout_view, name="staff-logout"),
+    path("staff/login/", signin.login_view, name="staff-login"),
+    path("staff/login/verify/", signin.verify, name="staff-2fa-verify"),
+    path("staff/two-factor/enrol/", signin.enrol, name="staff-2fa-enrol"),
+    path("staff/logout/", signin.logout_view, name="staff-logout"),
     path("staff/", staff.queue, name="staff-queue"),
     path("staff/outbox/", staff.outbox, name="staff-outbox"),
     path("staff/cases/<uuid:case_id>/", staff.case_detail, name="staff-case"),

@@ -65,6 +65,11 @@ def file_case(kind: str = "access", regimes: tuple[str, ...] = ("eu_gdpr",), *, 
     return case
 
 
+def _plus_refusal_event(before: tuple[dict[str, Any], int, int, int]) -> tuple[dict[str, Any], int, int, int]:
+    """A refused action changes nothing but the audit trail, which gains the refusal (a staff.forbidden event)."""
+    return (before[0], before[1] + 1, before[2], before[3])
+
+
 def snapshot(case: Case) -> tuple[dict[str, Any], int, int, int]:
     case = Case.objects.get(pk=case.pk)
     return (model_to_dict(case), Event.objects.count(), OutboundMessage.objects.count(), case.deadlines.count())
@@ -175,6 +180,12 @@ def test_every_action_is_allowed_only_to_the_roles_that_may_do_it_and_a_refusal_
         else:
             assert response.status_code == 403
             assert b"Nothing was changed" in response.content
+            # The refusal itself is the one thing recorded: an audit event with ids only.
+            refusal = Event.objects.order_by("-id").first()
+            assert (refusal.kind, refusal.actor, refusal.object_type, refusal.object_id) == (
+                "staff.forbidden", f"staff:{users[role].pk}", "case", str(case.pk))
+            assert refusal.data == {"route": endpoint.name, "method": "POST"}
+            before = (before[0], before[1] + 1, *before[2:])
         assert snapshot(case) == before
 
 
@@ -219,7 +230,7 @@ def test_an_operator_cannot_approve_a_forced_erasure(users):
     _force(case, users)
     before = snapshot(case)
     response = client_for(users["operator"]).post(reverse("staff-case-approve-forced-erasure", args=[case.pk]))
-    assert response.status_code == 403 and snapshot(case) == before
+    assert response.status_code == 403 and snapshot(case) == _plus_refusal_event(before)
 
 
 def test_the_person_who_requested_a_forced_erasure_cannot_approve_it_too(users):
@@ -260,7 +271,9 @@ def test_a_post_without_a_csrf_token_is_refused(users):
     client = client_for(users["operator"], enforce_csrf_checks=True)
     response = client.post(reverse("staff-case-extend", args=[case.pk]), {"reason": "Many items to collect"})
     assert response.status_code == 403
-    assert snapshot(case) == before
+    assert snapshot(case) == _plus_refusal_event(before)
+    assert Event.objects.order_by("-id").values_list("kind", "actor").first() == (
+        "staff.forbidden", f"staff:{users['operator'].pk}")
 
 
 def test_a_post_with_the_csrf_token_from_the_page_is_accepted(users):
@@ -311,8 +324,8 @@ def test_every_page_defaults_to_same_origin_and_a_page_can_still_ask_for_no_refe
 
 
 def test_the_header_shows_the_user_their_role_the_nav_and_a_logout_form(users):
-    page = client_for(users["approver"]).get(reverse("staff-queue")).content.decode()
-    assert "dpo" in page and '<span class="role">approver</span>' in page
+    page = client_for(users["operator"]).get(reverse("staff-queue")).content.decode()
+    assert '>op</strong>' in page and '<span class="role">operator</span>' in page
     for name in ("staff-queue", "staff-outbox", "staff-reports"):
         assert f'href="{reverse(name)}"' in page
     assert f'<form method="post" action="{reverse("staff-logout")}">' in page
@@ -320,11 +333,13 @@ def test_the_header_shows_the_user_their_role_the_nav_and_a_logout_form(users):
     assert reverse("admin:index") not in page
 
 
-def test_only_superusers_see_the_admin_link(users):
-    boss = create_staff("boss", PASSWORD, Role.APPROVER)
-    boss.is_superuser = True
-    boss.save()
-    assert reverse("admin:index") in client_for(boss).get(reverse("staff-queue")).content.decode()
+def test_only_approvers_and_superusers_see_the_register_link(users):
+    boss = User.objects.create_user("boss", password=PASSWORD, is_superuser=True)
+    for user in (users["approver"], boss):
+        assert f'<a href="{reverse("admin:index")}">Register (admin)</a>' in \
+            client_for(user).get(reverse("staff-queue")).content.decode()
+    for role in ("operator", "auditor"):
+        assert reverse("admin:index") not in client_for(users[role]).get(reverse("staff-queue")).content.decode()
 
 
 def test_home_leads_to_the_queue_and_logout_signs_out(users):

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
@@ -67,26 +66,10 @@ def forbidden(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/403.html", status=403)
 
 
-# Browsers send "Origin: null" with a form POST from a "no-referrer" page, which Django's CSRF check refuses;
-# "same-origin" still sends no referrer to other sites (templates/staff/base.html sets the same in <meta>).
-REFERRER_POLICY = "same-origin"
-
-
-def same_origin_referrer(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = view(request, *args, **kwargs)
-        response.headers["Referrer-Policy"] = REFERRER_POLICY
-        return response
-
-    return wrapper
-
-
 def staff_view(action: Action) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Anonymous → login; signed in without ``action`` → 403 before the view runs."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @same_origin_referrer
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
@@ -102,11 +85,6 @@ def staff_view(action: Action) -> Callable[[Callable[..., HttpResponse]], Callab
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("staff-queue")
-
-
-login_view = same_origin_referrer(
-    auth_views.LoginView.as_view(template_name="staff/login.html", redirect_authenticated_user=True))
-logout_view = same_origin_referrer(auth_views.LogoutView.as_view())
 
 
 # --- small helpers ----------------------------------------------------------------------------------
