@@ -131,3 +131,15 @@ def test_admin_forms_accept_a_post_with_the_pages_real_origin(dpo):
 
     assert client.post(url, data, HTTP_ORIGIN="null").status_code == 403  # what "no-referrer" made browsers send
     assert client.post(url, data, HTTP_ORIGIN="http://testserver").status_code == 302
+
+
+def test_the_demo_dpo_of_make_run_signs_in_and_enters_the_admin():
+    from dsr.demo import DEMO_OPERATOR
+    from dsr.roles import ensure_roles_and_demo_staff
+
+    ensure_roles_and_demo_staff(DEMO_OPERATOR)
+    client = Client()
+    signed_in = client.post("/staff/login/", {"username": "dpo", "password": "dpo-demo-pass", "next": "/admin/"})
+    assert signed_in.status_code == 302 and signed_in.url == "/admin/"
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/dsr/recipient/").status_code == 200
