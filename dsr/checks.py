@@ -156,3 +156,19 @@ def audit_keys_present(app_configs: Any = None, **kwargs: Any) -> list:
     elif settings.DSR_AUDIT_SINK == "s3" and not settings.DSR_AUDIT_S3_BUCKET:
         errors.append(Error("DSR_AUDIT_SINK=s3 needs DSR_AUDIT_S3_BUCKET (a bucket with object lock)", id="dsr.E033"))
     return errors
+
+
+@register()
+def supervisory_authority_known(app_configs: Any = None, **kwargs: Any) -> list:
+    """Notices must name where people can complain (GDPR Art 12(4), 77): warn when the table cannot."""
+    from dsr.notices import knows_authority
+
+    if (settings.DSR_SUPERVISORY_AUTHORITY or "").strip():
+        return []
+    if knows_authority(settings.DSR_CONTROLLER_COUNTRY, settings.DSR_CONTROLLER_SUBDIVISION):
+        return []
+    return [Warning("notices cannot name your supervisory authority for DSR_CONTROLLER_COUNTRY="
+                    f"{settings.DSR_CONTROLLER_COUNTRY!r}"
+                    + (" without its Land" if settings.DSR_CONTROLLER_COUNTRY == "DE" else ""),
+                    hint="set DSR_CONTROLLER_SUBDIVISION (the German Land, e.g. BY) or DSR_SUPERVISORY_AUTHORITY",
+                    id="dsr.W081")]

@@ -23,7 +23,6 @@ def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
         "controller_name": settings.DSR_CONTROLLER_NAME,
         "controller_contact": settings.DSR_CONTROLLER_CONTACT,
         "dpo_contact": settings.DSR_DPO_CONTACT,
-        "supervisory_authority": settings.DSR_SUPERVISORY_AUTHORITY,
         **context,
     }
     subject = " ".join(render_to_string(f"emails/{name}/subject.txt", ctx).split())

@@ -274,9 +274,8 @@ DSR_DIGEST_HOUR_UTC = env_int("DSR_DIGEST_HOUR_UTC", 7)
 DSR_CONTROLLER_NAME = env("DSR_CONTROLLER_NAME", "Example Photo Platform Ltd")
 DSR_CONTROLLER_CONTACT = env("DSR_CONTROLLER_CONTACT", "privacy@example.com")
 DSR_DPO_CONTACT = env("DSR_DPO_CONTACT", "dpo@example.com")
-DSR_SUPERVISORY_AUTHORITY = env(
-    "DSR_SUPERVISORY_AUTHORITY", "Data Protection Commission, 21 Fitzwilliam Square South, Dublin 2, Ireland"
-)
+# Unset: the lead authority of DSR_CONTROLLER_COUNTRY (and German Land) from the table in dsr/notices.py.
+DSR_SUPERVISORY_AUTHORITY = env("DSR_SUPERVISORY_AUTHORITY", "")
 
 # --- uploads (security.md "Uploads") -------------------------------------------------------------
 DSR_UPLOAD_MAX_BYTES = env_int("DSR_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from dsr import audit, calendars, deadlines, emails
+from dsr import audit, calendars, deadlines, emails, notices
 from dsr.deadlines import ClockOptions, DueDate, Kind, Purpose, Regime
 from dsr.models import Case, CaseDeadline, CaseState, Channel, FiledBy, Outcome, RegimeDefinition, Subject
 from dsr.models.cases import OPEN_STATES
@@ -219,12 +219,39 @@ def _subject_address(case: Case) -> str | None:
     return subject.email if subject and subject.email else None
 
 
-def _notice_context(case: Case, **extra: Any) -> dict[str, Any]:
+def supervisory_authority() -> notices.Authority:
+    """The EU/EEA authority named in notices: DSR_SUPERVISORY_AUTHORITY if set, else the controller's country
+    (and German Land) from the table in notices.py."""
+    override = (settings.DSR_SUPERVISORY_AUTHORITY or "").strip()
+    if override:
+        return notices.Authority(override, "")
+    return notices.eu_authority(settings.DSR_CONTROLLER_COUNTRY, settings.DSR_CONTROLLER_SUBDIVISION)
+
+
+def _notice_context(case: Case, *, now: datetime, ground: Ground | None = None, **extra: Any) -> dict[str, Any]:
+    """Everything a notice prints, in words a person understands: the request's name, each response date
+    with the provision behind it, and the rights text of every regime of the case (issue 8 §6)."""
     rows = current_deadlines(case)
     response = [r for r in rows if r.purpose in (Purpose.RESPONSE, Purpose.EXTENDED_RESPONSE)]
-    return {"case": case, "kind_label": case.get_kind_display(), "deadlines": rows, "response_dates": response,
-            "governing_due_on": case.due_on, "gdpr": bool(set(case.regimes) & {"eu_gdpr", "uk_gdpr"}),
-            "ccpa": "ccpa" in case.regimes, **extra}
+    authority = supervisory_authority()
+    today = local_today(now)
+    regimes = list(case.regimes)
+    kind = Kind(case.kind)
+    return {
+        "case": case,
+        "request_name": notices.request_name(case.kind, regimes),
+        "laws": notices.laws_sentence(regimes),
+        "dates": [{"due_on": r.due_on, "law": notices.date_law(r.regime, r.purpose, case.kind)} for r in response],
+        "governing_due_on": case.due_on,
+        "received_on": local_today(case.received_at, case.due_regime),
+        "verification_needed": kind not in NO_VERIFICATION_KINDS | IMMEDIATE_KINDS,
+        "next_steps": notices.acknowledgement_lines(regimes, case.kind),
+        "refusal_rights": notices.refusal_rights(regimes, authority=authority, today=today),
+        "extension_rights": notices.extension_rights(regimes, authority=authority, today=today),
+        "ground_text": notices.ground_text(ground.label, ground.regimes, regimes) if ground else "",
+        "supervisory_authority": authority.text(),
+        **extra,
+    }
 
 
 def new_reference() -> str:
@@ -359,7 +386,7 @@ def _acknowledge(case: Case, *, actor: Actor, now: datetime) -> None:
     if address is None:
         _event(case, "acknowledgement_pending", actor=actor, now=now, reason="no_address_on_file")
         return
-    emails.queue("acknowledgement", to=address, context=_notice_context(case), now=now, case=case)
+    emails.queue("acknowledgement", to=address, context=_notice_context(case, now=now), now=now, case=case)
     case.acknowledged_at = now
     case.save(update_fields=["acknowledged_at"])
     CaseDeadline.objects.filter(case=case, purpose=Purpose.ACKNOWLEDGEMENT, met_at__isnull=True).update(met_at=now)
@@ -476,8 +503,8 @@ def extend_case(case: Case, *, reason: str, actor: Actor, now: datetime) -> Case
         case.save(update_fields=["state", "extended_at", "extension_reason", "due_on", "due_rule", "due_regime"])
         address = _subject_address(case)
         if address:
-            emails.queue("extension_notice", to=address, context=_notice_context(case, reason=reason), now=now,
-                         case=case)
+            emails.queue("extension_notice", to=address, context=_notice_context(case, now=now, reason=reason),
+                         now=now, case=case)
         _event(case, "extended", actor=actor, now=now, governing_due_on=gov.due_on.isoformat(),
                governing_rule=gov.rule, notice_sent=bool(address))
     return case
@@ -686,7 +713,8 @@ def refuse_case(case: Case, *, ground: str, reason: str, actor: Actor, now: date
         _mark_responded(case, now)
         address = _subject_address(case)
         if address:
-            emails.queue("refusal", to=address, context=_notice_context(case, ground=g, reason=reason), now=now,
+            emails.queue("refusal", to=address, context=_notice_context(case, now=now, ground=g, reason=reason),
+                         now=now,
                          case=case)
         _event(case, "refused", actor=actor, now=now, ground=ground, after_refusal_deadline=late)
     return case
@@ -755,7 +783,8 @@ def complete_case(case: Case, *, outcome: str = Outcome.COMPLIED_FULL, note: str
         _mark_responded(case, now)
         address = _subject_address(case)
         if address:
-            emails.queue("completion", to=address, context=_notice_context(case, note=note), now=now, case=case)
+            context = _notice_context(case, now=now, note=note, partial=outcome == Outcome.COMPLIED_PARTIAL)
+            emails.queue("completion", to=address, context=context, now=now, case=case)
         _event(case, "completed", actor=actor, now=now, outcome=outcome, forced=forced_ok and not case.verified_at)
     return case
 

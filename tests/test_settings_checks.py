@@ -255,3 +255,17 @@ def test_a_country_outside_the_zone_table_needs_an_explicit_time_zone(settings):
     assert any("DSR_TIME_ZONE" in e.msg for e in legal_clock_settings())
     settings.DSR_TIME_ZONE = "America/New_York"
     assert legal_clock_settings() == []
+
+
+def test_a_controller_whose_authority_the_table_cannot_name_gets_a_warning(settings):
+    from dsr.checks import supervisory_authority_known
+
+    assert supervisory_authority_known() == []  # IE
+    settings.DSR_CONTROLLER_COUNTRY, settings.DSR_CONTROLLER_SUBDIVISION = "DE", None
+    assert [w.id for w in supervisory_authority_known()] == ["dsr.W081"]
+    settings.DSR_CONTROLLER_SUBDIVISION = "BY"
+    assert supervisory_authority_known() == []
+    settings.DSR_CONTROLLER_COUNTRY, settings.DSR_CONTROLLER_SUBDIVISION = "CH", None
+    assert supervisory_authority_known()
+    settings.DSR_SUPERVISORY_AUTHORITY = "Federal Data Protection and Information Commissioner (FDPIC), edoeb.admin.ch"
+    assert supervisory_authority_known() == []

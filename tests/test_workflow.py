@@ -484,7 +484,7 @@ def test_the_refusal_notice_gives_the_reasons_and_the_rights_to_complain_and_to_
                              now=T0 + timedelta(days=4))
     [mail] = outbox
     assert mail.to == ["refused@example.com"] and case.reference in mail.subject
-    assert REASON in mail.body and "Art. 17(3)(e)" in mail.body
+    assert REASON in mail.body and "Article 17(3)(e) (EU GDPR)" in mail.body
     assert "complaint with a supervisory authority" in mail.body and "Data Protection Commission" in mail.body
     assert "judicial remedy" in mail.body
     html = mail.alternatives[0][0]
