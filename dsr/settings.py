@@ -74,6 +74,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "dsr.bodylimit.BodyLimitMiddleware",  # first: refuses oversized bodies before anything reads them
+    "dsr.apierrors.ApiJsonMiddleware",  # unmatched /api/ URLs get the JSON 404, never an HTML page
     "django.middleware.security.SecurityMiddleware",
     "dsr.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -143,8 +143,8 @@ def test_a_jpeg_with_exif_gps_xmp_iptc_icc_and_a_comment_comes_back_with_none_of
     ("name", "make", "status"),
     [
         ("100-megapixel PNG of a few KB", lambda: factories.bomb_png(), 422),
-        ("SVG", lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><script>x</script></svg>', 415),
-        ("PDF named .jpg", lambda: b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", 415),
+        ("SVG", lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><script>x</script></svg>', 422),
+        ("PDF named .jpg", lambda: b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", 422),
         ("truncated JPEG", lambda: factories.jpeg_bytes()[: len(factories.jpeg_bytes()) * 6 // 10], 422),
         ("empty file", lambda: b"", 422),
     ],
@@ -276,10 +276,10 @@ def test_processing_check_answers_from_consent_of_every_person_in_the_photo(api)
     assert check()["allowed"] is True and check()["legal_basis"] == "explicit_consent"
     assert api.post(f"/api/v1/consents/{c2['id']}/withdraw").status_code == 200
     assert check()["allowed"] is False
-    # Contract-based purposes need no consent; unknown purposes are never allowed.
+    # Contract-based purposes need no consent; a purpose not in the register is refused as a bad question.
     assert api.get(f"/api/v1/subjects/{owner['id']}/processing?purpose=service_delivery").json()["allowed"] is True
-    unknown = api.get(f"/api/v1/subjects/{owner['id']}/processing?purpose=selling_faces").json()
-    assert unknown["allowed"] is False and "not in the processing register" in unknown["reasons"][0]
+    unknown = api.get(f"/api/v1/subjects/{owner['id']}/processing?purpose=selling_faces")
+    assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "purpose"
 
 
 def test_writes_for_a_subject_being_erased_are_refused(api):

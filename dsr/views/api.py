@@ -23,6 +23,7 @@ from dsr.views.apiutil import (
     parse_instant,
     parse_uuid,
 )
+from dsr.views.openapi import DERIVED_CONTENT_TYPES
 
 # Content up to this size is authenticated in full before it is sent (memory: one copy per request).
 VERIFY_BEFORE_SENDING = 16 * 1024 * 1024
@@ -77,7 +78,7 @@ def _get_subject(subject_id: str) -> Subject:
 def _load_subject(value: Any, field: str) -> Subject:
     subject = Subject.objects.filter(pk=parse_uuid(value, field)).first()
     if subject is None:
-        raise ApiError(404, "not_found", f"no subject with that '{field}'", field=field)
+        raise ApiError(422, "unknown_reference", f"no subject with that '{field}'", field=field)
     return subject
 
 
@@ -114,7 +115,7 @@ def subjects(request: HttpRequest) -> HttpResponse:
     """Create a subject, or return the existing one with the same identifier (idempotent)."""
     body = json_body(request)
     email = optional_str(body, "email")
-    account_id = optional_str(body, "account_id", 128)
+    account_id = optional_str(body, "account_id", 128, strip=False)
     kind = body.get("kind", Subject.Kind.ACCOUNT_HOLDER)
     if kind not in Subject.Kind.values:
         raise ApiError(400, "invalid_field", f"'kind' must be one of {', '.join(Subject.Kind.values)}", field="kind")
@@ -136,7 +137,7 @@ def subject_lookup(request: HttpRequest) -> HttpResponse:
     """Find by identifier. A POST, so e-mail addresses never appear in URLs or access logs."""
     body = json_body(request)
     email = optional_str(body, "email")
-    account_id = optional_str(body, "account_id", 128)
+    account_id = optional_str(body, "account_id", 128, strip=False)
     if not email and not account_id:
         raise ApiError(400, "invalid_request", "give 'email' or 'account_id'")
     try:
@@ -170,14 +171,14 @@ def subject_holdings(request: HttpRequest, subject_id: str) -> HttpResponse:
 @api_view({"GET"}, scope="vault:read")
 def processing_check(request: HttpRequest, subject_id: str) -> HttpResponse:
     subject = _get_subject(subject_id)
-    purpose = request.GET.get("purpose", "")
-    if not purpose:
+    if not request.GET.get("purpose"):
         raise ApiError(400, "invalid_request", "give '?purpose=<purpose>' (see the processing register)")
+    purpose = _purpose(request.GET["purpose"])
     item = None
-    if request.GET.get("item"):
+    if "item" in request.GET:
         item = DataItem.objects.filter(pk=parse_uuid(request.GET["item"], "item")).first()
         if item is None or not item.holders.filter(subject=subject).exists():
-            raise ApiError(404, "not_found", "no such item of this subject", field="item")
+            raise ApiError(422, "unknown_reference", "no such item of this subject", field="item")
     decision = vault.processing_allowed(subject, purpose, now=request.now, item=item)
     return JsonResponse(
         {
@@ -208,11 +209,11 @@ def _purpose(value: Any, default: str | None = None) -> str:
 
 
 def _subject_list(values: list[str], field: str) -> list[Subject]:
-    ids = [parse_uuid(v, field) for v in values if v]
+    ids = [parse_uuid(v, field) for v in values]
     found = {s.pk: s for s in Subject.objects.filter(pk__in=ids)}
     missing = [str(i) for i in ids if i not in found]
     if missing:
-        raise ApiError(404, "not_found", f"unknown subject in '{field}'", field=field)
+        raise ApiError(422, "unknown_reference", f"unknown subject in '{field}'", field=field)
     return [found[i] for i in ids]
 
 
@@ -228,7 +229,8 @@ def upload_photo(request: HttpRequest, subject_id: str) -> HttpResponse:
     try:
         clean = images.sanitise_image(upload, _image_limits())
     except images.RejectedUpload as exc:
-        status = 413 if exc.code == "too_large" else 415 if exc.code == "unsupported_format" else 422
+        # 422, not 415: the request's media type (multipart) is right; the file in it is not acceptable.
+        status = 413 if exc.code == "too_large" else 422
         raise ApiError(status, exc.code, exc.message) from exc
     holders = [(subject, Holding.Role.OWNER)] + [(d, Holding.Role.DEPICTED) for d in depicted if d.pk != subject.pk]
     item = _vault_call(
@@ -264,7 +266,7 @@ def register_item(request: HttpRequest) -> HttpResponse:
         if body.get("content_base64") is not None:
             try:
                 content = base64.b64decode(body["content_base64"], validate=True)
-            except (binascii.Error, TypeError) as exc:
+            except (binascii.Error, TypeError, ValueError) as exc:
                 raise ApiError(400, "invalid_field", "'content_base64' is not base64", field="content_base64") from exc
         attributes = body.get("attributes") or {}
         content_type = optional_str(body, "content_type", 100) or "application/octet-stream"
@@ -279,21 +281,29 @@ def register_item(request: HttpRequest) -> HttpResponse:
         try:
             attributes = json.loads(request.POST.get("attributes") or "{}")
         except ValueError as exc:
-            raise ApiError(400, "invalid_field", "'attributes' must be a JSON object", field="attributes") from exc
+            raise ApiError(422, "invalid_field", "'attributes' must be a JSON object", field="attributes") from exc
+        if not isinstance(attributes, dict):
+            raise ApiError(422, "invalid_field", "'attributes' must be a JSON object", field="attributes")
         content_type = (upload.content_type if upload else "") or "application/octet-stream"
+        if content_type not in DERIVED_CONTENT_TYPES:
+            raise ApiError(422, "unsupported_content_type", "the file's content type must be one of "
+                           + ", ".join(DERIVED_CONTENT_TYPES), field="file")
     if not isinstance(parents_raw, list) or not isinstance(subjects_raw, list):
         raise ApiError(400, "invalid_field", "'derived_from' and 'subjects' must be lists")
     if not isinstance(attributes, dict):
         raise ApiError(400, "invalid_field", "'attributes' must be a JSON object", field="attributes")
+    if content_type not in DERIVED_CONTENT_TYPES:
+        raise ApiError(400, "invalid_field", "'content_type' must be one of " + ", ".join(DERIVED_CONTENT_TYPES),
+                       field="content_type")
     category = fields.get("category")
-    if category not in DERIVED_CATEGORIES:
+    if not isinstance(category, str) or category not in DERIVED_CATEGORIES:
         raise ApiError(400, "invalid_field", f"'category' must be one of {', '.join(sorted(DERIVED_CATEGORIES))}"
                        " (photos go through the photo upload)", field="category")
     purpose = _purpose(fields.get("purpose"))
     parent_ids = [parse_uuid(p, "derived_from") for p in parents_raw]
     parents = list(DataItem.objects.filter(pk__in=parent_ids))
     if len(parents) != len(set(parent_ids)):
-        raise ApiError(404, "not_found", "unknown item in 'derived_from'", field="derived_from")
+        raise ApiError(422, "unknown_reference", "unknown item in 'derived_from'", field="derived_from")
     extra = _subject_list([str(s) for s in subjects_raw], "subjects")
     if not parents and not extra:
         raise ApiError(400, "invalid_request", "give 'derived_from' items or 'subjects'")
@@ -391,7 +401,7 @@ def consents(request: HttpRequest) -> HttpResponse:
     if body.get("item"):
         item = DataItem.objects.filter(pk=parse_uuid(body["item"], "item")).first()
         if item is None:
-            raise ApiError(404, "not_found", "no such item", field="item")
+            raise ApiError(422, "unknown_reference", "no such item", field="item")
     purpose = _purpose(body.get("purpose"))
     granted_at = parse_instant(body.get("granted_at"), "granted_at") if body.get("granted_at") else request.now
     consent = _vault_call(

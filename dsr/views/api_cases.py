@@ -44,10 +44,10 @@ def _subject_from(body: dict[str, Any], request: HttpRequest) -> Subject:
     if ident.get("id"):
         subject = Subject.objects.filter(pk=parse_uuid(ident["id"], "subject.id")).first()
         if subject is None:
-            raise ApiError(404, "not_found", "no subject with that id", field="subject")
+            raise ApiError(422, "unknown_reference", "no subject with that id", field="subject")
         return subject
     email = optional_str(ident, "email")
-    account_id = optional_str(ident, "account_id", 128)
+    account_id = optional_str(ident, "account_id", 128, strip=False)
     if not email and not account_id:
         raise ApiError(400, "invalid_field", "'subject' needs 'email' or 'account_id'", field="subject")
     try:

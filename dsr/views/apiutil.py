@@ -10,7 +10,7 @@ from functools import wraps
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -62,6 +62,8 @@ def api_view(methods: set[str], *, scope: str, max_body: Callable[[], int] | Non
                 return view(request, *args, **kwargs)
             except ApiError as exc:
                 return error_response(exc.status, exc.code, exc.message, **exc.extra)
+            except Http404:
+                return error_response(404, "not_found", "nothing with that id")
             # Raised by Django while parsing the body (request.POST / FILES / body); documented in the schema.
             except RequestDataTooBig:
                 return error_response(413, "too_large", "the fields of this body are larger than the server accepts")
@@ -124,6 +126,9 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    from dsr.views.openapi import validate_json_body  # openapi imports this module
+
+    validate_json_body(request, body)
     return body
 
 
@@ -143,10 +148,13 @@ def parse_instant(value: Any, field: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def optional_str(body: dict[str, Any], field: str, max_len: int = 254) -> str | None:
+def optional_str(body: dict[str, Any], field: str, max_len: int = 254, *, strip: bool = True) -> str | None:
     value = body.get(field)
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > max_len:
         raise ApiError(400, "invalid_field", f"'{field}' must be a string of at most {max_len} characters", field=field)
-    return value.strip()
+    if "\r" in value or "\n" in value or "\x00" in value:
+        # Single-line fields may end up in headers (content types, mail): a line break is refused at input.
+        raise ApiError(400, "invalid_field", f"'{field}' must be a single line", field=field)
+    return value.strip() if strip else value

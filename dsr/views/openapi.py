@@ -19,10 +19,17 @@ import re
 import uuid
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
+from dsr.deadlines import Kind, Regime
+from dsr.models import Channel, DataCategory, FiledBy, ProcessingActivity, Subject
 from dsr.scopes import SCOPES
+from dsr.views.apiutil import error_response
 
 UUID = {"type": "string", "format": "uuid"}
 ERROR = {"$ref": "#/components/responses/Error"}
@@ -34,6 +41,15 @@ STANDARD_ERRORS = {
     "404": "Nothing with that id.",
     "413": "The body is larger than this route accepts (refused from Content-Length, before it is read).",
     "415": "The body is not in a media type this operation accepts.",
+}
+ERROR_TEXT = {
+    "404": "Nothing matches.",
+    "409": "Conflicts with the current state (identifiers of different subjects; a subject being erased).",
+    "410": "Gone: erased or purged.",
+    "422": "Matches the schema but cannot be carried out: an id in the body names nothing, a date lies in the "
+           "future, a file is not what it claims, or a rule of the request's kind and regimes refuses it.",
+    "502": "Stored content failed its integrity check.",
+    "503": "Storage or the key ring is unavailable; try again later.",
 }
 
 
@@ -55,7 +71,7 @@ def op(summary: str, ok: dict[str, dict[str, Any]], *, body: dict[str, Any] | No
     for status, schema in ok.items():
         operation["responses"][status] = {"description": "OK", **_json(schema)}
     for code in errors:
-        operation["responses"][code] = ERROR
+        operation["responses"][code] = {"description": ERROR_TEXT.get(code, "Error"), **_json(_ref("Error"))}
     if body:
         operation["requestBody"] = {"required": True, "content": body}
     if params:
@@ -67,26 +83,53 @@ def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": UUID}
 
 
+# Single-line text: no CR or LF, so nothing a client sends can split a header or a mail line (issue 7 §8).
+LINE = "^[^\\r\\n\\x00]*$"  # and no NUL, which PostgreSQL text cannot hold
+NO_NUL = "^[^\\x00]*$"
+
+
+def _line(max_len: int, min_len: int = 0) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_len, "pattern": LINE}
+    if min_len:
+        schema["minLength"] = min_len
+    return schema
+
+
+EMAIL = {"type": "string", "format": "email", "maxLength": 254, "pattern": "^[^\\s@\\x00]+@[^\\s@\\x00]+$",
+         "description": "matched case-insensitively; no whitespace"}
+ACCOUNT_ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": LINE,
+              "description": "the platform's account id, matched exactly"}
+SUBJECT_KIND = {"type": "string", "enum": [k.value for k in Subject.Kind]}
+# Content types a derived item may declare: its content is served back with it (as an attachment).
+DERIVED_CONTENT_TYPES = [
+    "application/octet-stream", "application/json", "text/plain", "image/jpeg", "image/png", "image/webp",
+    "video/mp4", "video/webm", "audio/mpeg", "audio/ogg",
+]
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
-        "type": "object",
+        "type": "object", "required": ["error"],
         "properties": {"error": {"type": "object", "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}},
+            "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"},
+            "required_scope": {"type": "string"}, "limit": {"type": "integer"}},
             "required": ["code", "message"]}},
     },
+    # Filled from the processing register when the schema is served (build_schema): see _register_enums.
+    "Purpose": {"type": "string", "description": "a purpose in the processing register (Art. 30)"},
+    "DerivedCategory": {"type": "string", "enum": sorted(c.value for c in DataCategory if c != DataCategory.PHOTO)},
+    "DerivedContentType": {"type": "string", "enum": DERIVED_CONTENT_TYPES},
     "Subject": {
         "type": "object",
         "properties": {
-            "id": UUID, "reference": {"type": "string"},
-            "kind": {"type": "string", "enum": ["account_holder", "depicted"]},
+            "id": UUID, "reference": {"type": "string"}, "kind": SUBJECT_KIND,
             "account_id": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"},
             "erased": {"type": "boolean"},
         },
     },
     "SubjectIdentifier": {
-        "type": "object",
-        "properties": {"email": {"type": "string", "format": "email"}, "account_id": {"type": "string"},
-                       "kind": {"type": "string", "enum": ["account_holder", "depicted"]}},
+        "type": "object", "description": "give 'email' or 'account_id' (or both, if they name the same subject)",
+        "anyOf": [{"required": ["email"]}, {"required": ["account_id"]}],
+        "properties": {"email": EMAIL, "account_id": ACCOUNT_ID, "kind": SUBJECT_KIND},
     },
     "Item": {
         "type": "object",
@@ -119,9 +162,9 @@ SCHEMAS: dict[str, Any] = {
     },
     "ConsentInput": {
         "type": "object", "required": ["subject", "purpose"],
-        "properties": {"subject": UUID, "item": UUID, "purpose": {"type": "string"},
-                       "granted_at": {"type": "string", "format": "date-time"}, "method": {"type": "string"},
-                       "notice_version": {"type": "string"}},
+        "properties": {"subject": UUID, "item": UUID, "purpose": _ref("Purpose"),
+                       "granted_at": {"type": "string", "format": "date-time"}, "method": _line(64),
+                       "notice_version": _line(64)},
     },
     "ProcessingDecision": {
         "type": "object",
@@ -142,18 +185,18 @@ SCHEMAS: dict[str, Any] = {
     "CaseInput": {
         "type": "object", "required": ["kind", "regimes", "subject"],
         "properties": {
-            "kind": {"type": "string", "enum": [
-                "access", "portability", "erasure", "rectification", "restriction", "objection",
-                "direct_marketing_objection", "consent_withdrawal", "automated_decision_review",
-                "opt_out_sale_sharing", "limit_sensitive"]},
+            "kind": {"type": "string", "enum": [k.value for k in Kind]},
             "regimes": {"type": "array", "minItems": 1,
-                        "items": {"type": "string", "enum": ["eu_gdpr", "uk_gdpr", "ccpa"]}},
-            "subject": {"type": "object",
-                        "properties": {"email": {"type": "string"}, "account_id": {"type": "string"}}},
-            "received_at": {"type": "string", "format": "date-time"},
-            "channel": {"type": "string"},
-            "filed_by": {"type": "string", "enum": ["subject", "agent"]},
-            "idempotency_key": {"type": "string"},
+                        "items": {"type": "string", "enum": [r.value for r in Regime]}},
+            "subject": {"type": "object", "description": "give 'id', 'email' or 'account_id'",
+                        "anyOf": [{"required": ["id"]}, {"required": ["email"]}, {"required": ["account_id"]}],
+                        "properties": {"id": UUID, "email": EMAIL, "account_id": ACCOUNT_ID}},
+            "received_at": {"type": "string", "format": "date-time", "description": "not in the future"},
+            "channel": {"type": "string", "enum": list(Channel.values)},
+            "filed_by": {"type": "string", "enum": list(FiledBy.values)},
+            "agent_name": _line(200),
+            "details": {"type": "string", "maxLength": 10_000, "pattern": NO_NUL},
+            "idempotency_key": _line(100),
         },
     },
     "Case": {
@@ -167,21 +210,32 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-
+_UUIDS = {"type": "array", "items": UUID}
 _MULTIPART_PHOTO = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-    "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP"},
-    "depicted": {"type": "array", "items": UUID, "description": "other subjects who appear in the photo"},
-    "purpose": {"type": "string"}}}}}
+    "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP (anything else: 422)"},
+    "depicted": {**_UUIDS, "description": "other subjects who appear in the photo"},
+    "purpose": _ref("Purpose")}}}}
+_ITEM_TARGET = [{"required": ["derived_from"], "properties": {"derived_from": {"minItems": 1}}},
+                {"required": ["subjects"], "properties": {"subjects": {"minItems": 1}}}]
 _MULTIPART_ITEM = {
-    "multipart/form-data": {"schema": {"type": "object", "required": ["category", "purpose"], "properties": {
-        "file": {"type": "string", "format": "binary"}, "category": {"type": "string"},
-        "purpose": {"type": "string"}, "derived_from": {"type": "array", "items": UUID},
-        "subjects": {"type": "array", "items": UUID}, "attributes": {"type": "string"}}}},
-    "application/json": {"schema": {"type": "object", "required": ["category", "purpose"], "properties": {
-        "category": {"type": "string"}, "purpose": {"type": "string"},
-        "derived_from": {"type": "array", "items": UUID}, "subjects": {"type": "array", "items": UUID},
-        "content_base64": {"type": "string"}, "content_type": {"type": "string"},
-        "attributes": {"type": "object"}}}},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["category", "purpose"], "anyOf": _ITEM_TARGET,
+        "description": "give 'derived_from' items or 'subjects'; the file part's type must be one of "
+                       "DerivedContentType (else 422)",
+        "properties": {
+            "file": {"type": "string", "format": "binary"}, "category": _ref("DerivedCategory"),
+            "purpose": _ref("Purpose"), "derived_from": _UUIDS, "subjects": _UUIDS, "source": _line(64),
+            "attributes": {"type": "string", "contentMediaType": "application/json",
+                           "description": "a JSON object (else 422)"}}}},
+    "application/json": {"schema": {
+        "type": "object", "required": ["category", "purpose"], "anyOf": _ITEM_TARGET,
+        "description": "give 'derived_from' items or 'subjects'",
+        "properties": {
+            "category": _ref("DerivedCategory"), "purpose": _ref("Purpose"), "derived_from": _UUIDS,
+            "subjects": _UUIDS, "source": _line(64),
+            "content_base64": {"type": "string", "contentEncoding": "base64",
+                               "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"},
+            "content_type": _ref("DerivedContentType"), "attributes": {"type": "object"}}}},
 }
 
 # One entry per path. Add yours at the end of your own section (see the module docstring).
@@ -189,10 +243,12 @@ PATHS: dict[str, dict[str, Any]] = {
     # --- vault: subjects ---
     "/api/v1/subjects": {"post": op(
         "Create a subject (or return the one with that identifier)", {"201": _ref("Subject"), "200": _ref("Subject")},
-        body=_json(_ref("SubjectIdentifier"))["content"])},
+        body=_json(_ref("SubjectIdentifier"))["content"], errors=("409",),
+        description="201 when created, 200 when a subject with these identifiers exists; 409 when the e-mail "
+                    "and the account id do not belong to one subject.")},
     "/api/v1/subjects/lookup": {"post": op(
         "Find a subject by e-mail or account id", {"200": _ref("Subject")},
-        body=_json(_ref("SubjectIdentifier"))["content"])},
+        body=_json(_ref("SubjectIdentifier"))["content"], errors=("404",))},
     "/api/v1/subjects/{subject_id}": {"get": op("A subject", {"200": _ref("Subject")},
                                                 params=[_path_param("subject_id")])},
     "/api/v1/subjects/{subject_id}/photos": {"post": op(
@@ -204,11 +260,11 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/subjects/{subject_id}/processing": {"get": op(
         "May the subject (and item) be processed for a purpose now?", {"200": _ref("ProcessingDecision")},
         params=[_path_param("subject_id"),
-                {"name": "purpose", "in": "query", "required": True, "schema": {"type": "string"}},
-                {"name": "item", "in": "query", "required": False, "schema": UUID}])},
+                {"name": "purpose", "in": "query", "required": True, "schema": _ref("Purpose")},
+                {"name": "item", "in": "query", "required": False, "schema": UUID}], errors=("422",))},
     # --- vault: items ---
     "/api/v1/items": {"post": op("Register a derived item with its lineage", {"201": _ref("Item")},
-                                 body=_MULTIPART_ITEM, errors=("409",))},
+                                 body=_MULTIPART_ITEM, errors=("409", "422"))},
     "/api/v1/items/{item_id}": {"get": op("An item's metadata", {"200": _ref("Item")},
                                           params=[_path_param("item_id")])},
     "/api/v1/items/{item_id}/content": {"get": {
@@ -217,8 +273,8 @@ PATHS: dict[str, dict[str, Any]] = {
         "description": "Content-Length is the plaintext size. X-Content-Integrity: verified (authenticated in full "
                        "before sending) or streamed (large items: a chunk that fails authentication cuts the "
                        "connection, so a body shorter than Content-Length is a failed download).",
-        "responses": {"200": {"description": "content", "content": {"application/octet-stream": {
-            "schema": {"type": "string", "format": "binary"}}}}, "410": ERROR,
+        "responses": {"200": {"description": "content, in the item's content type", "content": {
+            t: {"schema": {"type": "string", "format": "binary"}} for t in DERIVED_CONTENT_TYPES}}, "410": ERROR,
             "502": ERROR, "503": ERROR}}},
     "/api/v1/items/{item_id}/derived": {"get": op(
         "Everything derived from the item, transitively",
@@ -226,13 +282,16 @@ PATHS: dict[str, dict[str, Any]] = {
         params=[_path_param("item_id")])},
     # --- vault: consent ---
     "/api/v1/consents": {"post": op("Record a person's consent", {"201": _ref("Consent")},
-                                    body=_json(_ref("ConsentInput"))["content"])},
+                                    body=_json(_ref("ConsentInput"))["content"], errors=("409", "422"))},
     "/api/v1/consents/{consent_id}/withdraw": {"post": op("Withdraw a consent", {"200": _ref("Consent")},
                                                           params=[_path_param("consent_id")])},
     # --- cases ---
     "/api/v1/cases": {"post": op("File a rights request from another system",
                                  {"201": _ref("Case"), "200": _ref("Case")},
-                                 body=_json(_ref("CaseInput"))["content"], errors=("422",))},
+                                 body=_json(_ref("CaseInput"))["content"], errors=("409", "422"),
+                                 description="201 with a new case; 200 with the existing one when the filing repeats "
+                                             "an idempotency key or an identical open filing (same subject, kind, "
+                                             "regimes, channel) within the duplicate window.")},
     "/api/v1/cases/{case_id}": {"get": op("A rights request with every due date", {"200": _ref("Case")},
                                           params=[_path_param("case_id")])},
 }
@@ -270,6 +329,12 @@ def _complete(path: str, method: str, operation: dict[str, Any]) -> dict[str, An
     return operation
 
 
+def _register_enums() -> dict[str, Any]:
+    """Schemas whose values come from the processing register, read when the schema is built."""
+    purposes = list(ProcessingActivity.objects.order_by("purpose").values_list("purpose", flat=True))
+    return {"Purpose": {**SCHEMAS["Purpose"], "enum": purposes}}
+
+
 def build_schema() -> dict[str, Any]:
     paths = {
         path: {method: _complete(path, method, operation) for method, operation in ops.items()}
@@ -287,11 +352,76 @@ def build_schema() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **_register_enums()},
             "responses": {"Error": {"description": "Error", **_json(_ref("Error"))}},
         },
     }
 
 
-def schema(request: HttpRequest) -> JsonResponse:
+# --- validating request bodies against the schema -----------------------------------------------------
+
+_validators: dict[tuple[str, str, str], Any] = {}
+
+
+def _template(route: str) -> str:
+    """Django route 'api/v1/subjects/<str:subject_id>' -> OpenAPI path '/api/v1/subjects/{subject_id}'."""
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+
+
+def validate_json_body(request: HttpRequest, body: Any) -> None:
+    """Refuse (400, naming the field) a JSON body that does not match the operation's schema, so that what
+    the schema promises is what the API enforces, for every endpoint in PATHS."""
+    from dsr.views.apiutil import ApiError
+
+    match = request.resolver_match
+    if match is None:
+        return
+    path, method = _template(match.route), (request.method or "").lower()
+    operation = PATHS.get(path, {}).get(method)
+    if not operation or "application/json" not in operation.get("requestBody", {}).get("content", {}):
+        return
+    doc = build_schema()
+    key = (path, method, repr(doc["components"]["schemas"]["Purpose"]["enum"]))
+    validator = _validators.get(key)
+    if validator is None:
+        pointer = "/".join(["#", "paths", path.replace("~", "~0").replace("/", "~1"), method, "requestBody",
+                            "content", "application~1json", "schema"])
+        resource = Resource.from_contents(doc, default_specification=DRAFT202012)
+        validator = Draft202012Validator({"$ref": "urn:dsr-api" + pointer},
+                                         registry=Registry().with_resource("urn:dsr-api", resource),
+                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
+        if len(_validators) > 256:
+            _validators.clear()
+        _validators[key] = validator
+    error = best_match(validator.iter_errors(body))
+    if error is not None:
+        field = ".".join(str(p) for p in error.absolute_path)
+        raise ApiError(400, "invalid_field", _explain(error, field), **({"field": field} if field else {}))
+
+
+def _explain(error: Any, field: str) -> str:
+    """A message naming the field and the rule, never echoing the value (it may be personal data)."""
+    name = f"'{field}'" if field else "the body"
+    rule, value = error.validator, error.validator_value
+    if rule == "required":
+        return error.message  # "'x' is a required property": names the field only
+    if rule == "enum":
+        return f"{name} must be one of: {', '.join(map(str, value))}"
+    if rule == "type":
+        return f"{name} must be of type {value if isinstance(value, str) else ' or '.join(value)}"
+    if rule == "format":
+        return f"{name} must be a valid {value}"
+    if rule in ("maxLength", "minLength", "maxItems", "minItems"):
+        return f"{name} violates {rule} {value}"
+    if rule == "pattern":
+        return f"{name} has characters it may not have (a single line; e-mail addresses without blanks)"
+    described = error.schema.get("description") if isinstance(error.schema, dict) else None
+    return f"{name}: {described}" if described else f"{name} does not match the schema ({rule})"
+
+
+def schema(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        resp = error_response(405, "method_not_allowed", "use GET")
+        resp["Allow"] = "GET, HEAD"
+        return resp
     return JsonResponse(build_schema())
