@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import path
 
-from dsr.views import api, api_cases, jobs, openapi, reports, signin, staff
+from dsr.views import api, api_cases, apidocs, jobs, openapi, reports, signin, staff
 
 urlpatterns = [
     path("", staff.home, name="home"),
     path("admin/", admin.site.urls),
     # platform API (issue 2 §5)
     path("api/v1/openapi.json", openapi.schema, name="api-openapi"),
+    path("api/v1/docs", apidocs.docs, name="api-docs"),
     path("api/v1/subjects", api.subjects, name="api-subjects"),
     path("api/v1/subjects/lookup", api.subject_lookup, name="api-subject-lookup"),
     path("api/v1/subjects/<str:subject_id>", api.subject_detail, name="api-subject"),

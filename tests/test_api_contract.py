@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-pytestmark = pytest.mark.django_db(transaction=True)
+
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
+@pytest.mark.django_db(transaction=True)
 def test_schemathesis_finds_no_contract_violation_with_every_check_and_the_stateful_phase(live_server, tmp_path):
     out = StringIO()
     call_command("create_api_token", "schemathesis", "--all-scopes", stdout=out)
@@ -37,3 +38,19 @@ def test_schemathesis_finds_no_contract_violation_with_every_check_and_the_state
     report = proc.stdout + proc.stderr
     assert proc.returncode == 0, report[-20000:]
     assert "Stateful" in report and "Tested:" in report
+
+
+@pytest.mark.django_db
+def test_the_api_reference_page_is_server_rendered_from_the_schema_without_scripts(client):
+    resp = client.get("/api/v1/docs")
+    assert resp.status_code == 200 and resp["Content-Type"].startswith("text/html")
+    page = resp.content.decode()
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
+    assert "https://" not in page
+    # Every operation of the schema, with its scope and every status it answers.
+    schema = client.get("/api/v1/openapi.json").json()
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            assert f'<span class="method">{method.upper()}</span> <span class="path">{path}</span>' in page
+    assert "<code>content:read</code>" in page
+    assert "photo_generation" in page  # purposes come from the processing register
