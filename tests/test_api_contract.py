@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-
-
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
