@@ -18,11 +18,15 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
+from dsr import audit
 from dsr.deadlines import Kind, receipt_date
-from dsr.models import Case, CaseState, Channel, FiledBy, Outcome
-from dsr.workflow import GROUNDS_BY_CODE
+from dsr.models import Case, CaseState, CcpaMetricsPublication, Channel, FiledBy, Outcome
+from dsr.roles import Action, can
+from dsr.workflow import GROUNDS_BY_CODE, actor_label
 
 # --- vocabulary ---------------------------------------------------------------------------------------
 
@@ -74,7 +78,9 @@ METHOD_STATEMENT = (
     "Days to respond: calendar days from the date of receipt to the date of the substantive response (the "
     "compliance or the denial), both in the {tz} time zone, over the requests received in the year that have "
     "a substantive response. Both the median and the mean are given; \"—\" means no request of that type has "
-    "had a substantive response. Scope: California consumers (requests filed under the CCPA)."
+    "had a substantive response. Denials by reason (optional, §7102(a)(2)) count the requests denied in whole or "
+    "in part: every denial, and every compliance in part, by the basis recorded for the part not complied with. "
+    "Scope: California consumers (requests filed under the CCPA)."
 )
 
 
@@ -153,7 +159,8 @@ def basis_for_denial(outcome: str, ground: str, reason: str) -> str:
         label = g.label if g else ground
         return _mask_emails(f"{label}: {reason}".strip().rstrip(":"))
     if outcome == Outcome.COMPLIED_PARTIAL:
-        return _mask_emails(f"Partly denied: {reason}".strip())
+        g = GROUNDS_BY_CODE.get(ground) if ground and ground != "other" else None
+        return _mask_emails((f"Partly denied ({g.label}): {reason}" if g else f"Partly denied: {reason}").strip())
     return ""
 
 
@@ -226,6 +233,11 @@ class TypeMetrics:
     def responded(self) -> int:
         return self.complied + self.denied
 
+    @property
+    def denied_in_whole_or_part(self) -> int:
+        """§7102(a)(2): the requests "denied in whole or in part" (a compliance in part denies the rest)."""
+        return self.denied + self.complied_partial
+
 
 @dataclass
 class CcpaMetrics:
@@ -248,7 +260,8 @@ def ccpa_metrics(year: int) -> CcpaMetrics:
     cases are counted as received only. Statistic: both the **median** and the **mean** of the calendar
     days from the receipt date to the substantive-response date (both in the CCPA zone), over the year's
     cases that have a substantive response (compliance or denial); ``None`` when there is none. Denials are
-    also broken down by reason (§7102(a) optional: unverifiable / not a consumer / exempt / other).
+    also broken down by reason (§7102(a)(2), optional) over the requests denied *in whole or in part*: a
+    compliance in part counts there with the ground recorded for the part denied ("other" if none).
     """
     tz = ccpa_time_zone()
     rows = {t: TypeMetrics(request_type=t, label=REQUEST_TYPE_LABELS[t]) for t in REQUEST_TYPES.values()}
@@ -266,6 +279,7 @@ def ccpa_metrics(year: int) -> CcpaMetrics:
             m.complied_whole += 1
         elif outcome == Outcome.COMPLIED_PARTIAL:
             m.complied_partial += 1
+            m.denials_by_reason[_GROUND_TO_REASON.get(ground, "other")] += 1  # denied in part, §7102(a)(2)
         elif outcome == Outcome.DENIED:
             m.denied += 1
             m.denials_by_reason[_GROUND_TO_REASON.get(ground, "other")] += 1
@@ -304,3 +318,153 @@ def metrics_table(metrics: CcpaMetrics) -> Iterator[list[str | int]]:
             "" if r.mean_days is None else f"{r.mean_days:.1f}",
             *(r.denials_by_reason[k] for k in DENIAL_REASONS),
         ]
+
+
+# --- §7102 publication: frozen snapshots, the 1 July duty, the 10-million threshold ------------------------
+
+CCPA_METRICS_THRESHOLD = 10_000_000  # §7102(a): consumers whose PI is bought/received/sold/shared in a year
+FIGURE_FIELDS: tuple[str, ...] = ("received", "complied_whole", "complied_partial", "denied", "pending", "cancelled",
+                                  "median_days", "mean_days")
+FIGURE_LABELS = {
+    "received": "received", "complied_whole": "complied in whole", "complied_partial": "complied in part",
+    "denied": "denied", "pending": "pending", "cancelled": "withdrawn", "median_days": "median days",
+    "mean_days": "mean days", **{f"denied_{k}": f"denied in whole or in part: {v.lower()}"
+                                 for k, v in DENIAL_REASONS.items()},
+}
+
+
+class ReportError(Exception):
+    """A refused publication; the message says why and is safe to show."""
+
+
+def metrics_to_json(metrics: CcpaMetrics) -> list[dict[str, object]]:
+    return [{"request_type": r.request_type, **{f: getattr(r, f) for f in FIGURE_FIELDS},
+             "denials_by_reason": dict(r.denials_by_reason)} for r in metrics.rows]
+
+
+def metrics_from_publication(pub: CcpaMetricsPublication) -> CcpaMetrics:
+    """The figures exactly as published (never recomputed)."""
+    rows = []
+    for item in pub.figures:
+        t = str(item["request_type"])
+        m = TypeMetrics(request_type=t, label=REQUEST_TYPE_LABELS.get(t, t))
+        for f in FIGURE_FIELDS:
+            setattr(m, f, item.get(f))
+        m.denials_by_reason = {**dict.fromkeys(DENIAL_REASONS, 0), **dict(item.get("denials_by_reason") or {})}
+        rows.append(m)
+    return CcpaMetrics(year=pub.year, time_zone=pub.time_zone, rows=rows, method=pub.method)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One figure that differs between the published snapshot and the figures computed now."""
+
+    request_type: str
+    label: str
+    field: str
+    field_label: str
+    published: object
+    current: object
+
+
+def _flat(m: TypeMetrics) -> dict[str, object]:
+    return {**{f: getattr(m, f) for f in FIGURE_FIELDS},
+            **{f"denied_{k}": v for k, v in m.denials_by_reason.items()}}
+
+
+def metrics_difference(published: CcpaMetrics, current: CcpaMetrics) -> list[Change]:
+    """Every figure that changed since publication (shown next to the published figures, never instead)."""
+    now_rows = current.by_type()
+    out = []
+    for p in published.rows:
+        c = now_rows.get(p.request_type)
+        if c is None:
+            continue
+        before, after = _flat(p), _flat(c)
+        for key, value in before.items():
+            new = after.get(key)
+            if isinstance(value, float) or isinstance(new, float):
+                same = (value is None and new is None) or (
+                    value is not None and new is not None and round(float(value), 6) == round(float(new), 6))
+            else:
+                same = value == new
+            if not same:
+                out.append(Change(p.request_type, p.label, key, FIGURE_LABELS.get(key, key), value, new))
+    return out
+
+
+def publications(year: int) -> list[CcpaMetricsPublication]:
+    return list(CcpaMetricsPublication.objects.filter(year=year).order_by("-version"))
+
+
+def publish_ccpa_metrics(year: int, *, actor: User, now: datetime, correction_reason: str = "") -> (
+        CcpaMetricsPublication):
+    """Publish a calendar year's §7102 figures as a frozen snapshot. Steps: the actor must be an approver;
+    the year must be over in the CCPA zone (the figures cover "the previous calendar year"); a year already
+    published needs a correction reason and becomes a new version (the earlier one stays); compute the
+    figures, store them with the method, the zone and the consumer-count setting; write
+    ``ccpa_metrics.published`` in the same transaction."""
+    if not can(actor, Action.APPROVE):
+        raise ReportError("only an approver (DPO) can publish the §7102 figures")
+    tz = ccpa_time_zone()
+    if year >= receipt_date(now, tz).year:
+        raise ReportError(f"{year} is not over yet in California; §7102 figures are published for a past calendar "
+                          "year")
+    if year < 2020:
+        raise ReportError("the CCPA applies from 2020")
+    correction_reason = (correction_reason or "").strip()
+    with transaction.atomic():
+        existing = list(CcpaMetricsPublication.objects.select_for_update().filter(year=year).order_by("-version"))
+        if existing and len(correction_reason) < 10:
+            raise ReportError(f"{year} was published on {receipt_date(existing[0].published_at, tz):%-d %B %Y}; "
+                              "publishing it again is a correction and needs its reason (at least 10 characters)")
+        metrics = ccpa_metrics(year)
+        try:
+            with transaction.atomic():
+                pub = CcpaMetricsPublication.objects.create(
+                    year=year, version=existing[0].version + 1 if existing else 1, published_at=now,
+                    published_by=actor, published_by_name=actor.get_username(), figures=metrics_to_json(metrics),
+                    method=metrics.method, time_zone=metrics.time_zone,
+                    consumers_per_year=settings.DSR_CCPA_CONSUMERS_PER_YEAR,
+                    correction_reason=correction_reason if existing else "",
+                )
+        except IntegrityError:
+            raise ReportError(f"{year} was published by someone else at the same moment; reload the page") from None
+        audit.record("ccpa_metrics.published", actor=actor_label(actor), now=now, object_type="ccpa_metrics",
+                     object_id=pub.pk, data={"year": year, "version": pub.version, "correction": bool(existing),
+                                             "received": sum(r.received for r in metrics.rows)})
+    return pub
+
+
+@dataclass(frozen=True)
+class MetricsDuty:
+    """The §7102(a)(2) duty for the year whose figures are due by 1 July of ``today``'s year."""
+
+    applies: bool
+    consumers: int
+    threshold: int
+    year: int
+    due_on: date
+    published_on: date | None
+    days_left: int  # negative: overdue
+
+    @property
+    def days_overdue(self) -> int:
+        return max(-self.days_left, 0)
+
+    @property
+    def on_time(self) -> bool | None:
+        return None if self.published_on is None else self.published_on <= self.due_on
+
+
+def metrics_duty(today: date) -> MetricsDuty:
+    """Whether §7102 applies (DSR_CCPA_CONSUMERS_PER_YEAR against the 10,000,000 threshold) and where the
+    publication of last year's figures stands against 1 July (legal-matrix §2.3 C-MET, §7.9)."""
+    consumers = settings.DSR_CCPA_CONSUMERS_PER_YEAR
+    year = today.year - 1
+    due_on = date(today.year, 7, 1)
+    first = CcpaMetricsPublication.objects.filter(year=year).order_by("version").first()
+    published_on = receipt_date(first.published_at, ccpa_time_zone()) if first else None
+    return MetricsDuty(applies=consumers >= CCPA_METRICS_THRESHOLD, consumers=consumers,
+                       threshold=CCPA_METRICS_THRESHOLD, year=year, due_on=due_on, published_on=published_on,
+                       days_left=(due_on - today).days)

@@ -267,6 +267,9 @@ DSR_CCPA_ROLL_WEEKEND = env_bool("DSR_CCPA_ROLL_WEEKEND", False)
 DSR_CCPA_STRICT_BUSINESS_DAYS = env_bool("DSR_CCPA_STRICT_BUSINESS_DAYS", False)
 DSR_CCPA_SATURDAY_BUSINESS_DAYS = env_bool("DSR_CCPA_SATURDAY_BUSINESS_DAYS", False)  # Civ. Code §9 reading
 DSR_CCPA_EXTRA_HOLIDAYS = env("DSR_CCPA_EXTRA_HOLIDAYS", "")  # "YYYY-MM-DD=Name,…": days appointed under §6700(a)
+# Consumers whose personal information the business buys, receives, sells or shares in a calendar year:
+# at 10,000,000 or more, CCPA regs §7102 metrics must be published by 1 July (legal-matrix §7.9).
+DSR_CCPA_CONSUMERS_PER_YEAR = env_int("DSR_CCPA_CONSUMERS_PER_YEAR", 0)
 DSR_AT_RISK_DAYS = env_int("DSR_AT_RISK_DAYS", 5)
 DSR_BASE_URL = env("DSR_BASE_URL", "http://127.0.0.1:8000")
 DSR_DIGEST_HOUR_UTC = env_int("DSR_DIGEST_HOUR_UTC", 7)

@@ -57,6 +57,7 @@ urlpatterns = [
     path("staff/reports/", reports.reports_index, name="staff-reports"),
     path("staff/reports/ccpa-log.csv", reports.ccpa_log_csv, name="staff-reports-ccpa-log"),
     path("staff/reports/ccpa-metrics/", reports.ccpa_metrics_page, name="staff-reports-ccpa-metrics"),
+    path("staff/reports/ccpa-metrics/publish", reports.ccpa_metrics_publish, name="staff-reports-ccpa-metrics-publish"),
     path("staff/reports/ccpa-metrics.csv", reports.ccpa_metrics_csv, name="staff-reports-ccpa-metrics-csv"),
     path("staff/reports/ccpa-metrics.pdf", reports.ccpa_metrics_pdf, name="staff-reports-ccpa-metrics-pdf"),
 ]

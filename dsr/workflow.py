@@ -754,18 +754,24 @@ def approve_forced_erasure(case: Case, *, actor: User, now: datetime) -> Case:
     return case
 
 
-def complete_case(case: Case, *, outcome: str = Outcome.COMPLIED_FULL, note: str = "", actor: Actor,
-                  now: datetime) -> Case:
+def complete_case(case: Case, *, outcome: str = Outcome.COMPLIED_FULL, note: str = "", ground: str = "",
+                  actor: Actor, now: datetime) -> Case:
     """Close a case as complied with, in whole or in part. Access, portability, erasure and rectification
     need verified identity — or, for erasure, an approved forced erasure (two people). A partial
-    compliance needs a note of what was withheld and why (Art. 12(4) applies to partial refusals)."""
+    compliance needs a note of what was withheld and why (Art. 12(4) applies to partial refusals) and may
+    name the ground of the part denied (it must fit the case; it feeds the §7102(a)(2) "denied in whole or in
+    part" breakdown, "other" when none is given). A note on a full compliance is only a note."""
     if outcome not in (Outcome.COMPLIED_FULL, Outcome.COMPLIED_PARTIAL):
         raise WorkflowError("outcome must be complied_full or complied_partial")
     if outcome == Outcome.COMPLIED_PARTIAL:
         note = _require_text(note, "what was not complied with and why")
+    elif ground:
+        raise WorkflowError("a ground is only recorded for the part denied in a partial compliance")
     with transaction.atomic():
         case = _locked(case)
         _require_open(case)
+        if ground and GROUNDS_BY_CODE.get(ground) not in grounds_for(case):
+            raise WorkflowError("that ground does not apply to this kind of request under its regimes")
         if case.state == CaseState.PAUSED:
             raise WorkflowError("resume the case before completing it")
         kind = Kind(case.kind)
@@ -778,8 +784,10 @@ def complete_case(case: Case, *, outcome: str = Outcome.COMPLIED_FULL, note: str
                                    if kind == Kind.ERASURE else ""))
         case.state, case.outcome = CaseState.COMPLETED, outcome
         case.refusal_reason = note if outcome == Outcome.COMPLIED_PARTIAL else ""
+        case.refusal_ground = (ground or "other") if outcome == Outcome.COMPLIED_PARTIAL else ""
         case.substantive_response_at = case.closed_at = now
-        case.save(update_fields=["state", "outcome", "refusal_reason", "substantive_response_at", "closed_at"])
+        case.save(update_fields=["state", "outcome", "refusal_reason", "refusal_ground", "substantive_response_at",
+                                 "closed_at"])
         _mark_responded(case, now)
         address = _subject_address(case)
         if address:

@@ -16,9 +16,9 @@ from django.template.loader import render_to_string
 from pypdf import PdfReader
 
 from dsr import workflow
-from dsr.models import Case, Channel, FiledBy, Outcome
+from dsr.models import Case, CcpaMetricsPublication, Channel, Event, FiledBy, Outcome
 from dsr.pdf import LocalOnlyFetcher, RemoteFetchRefused, render_pdf
-from dsr.reports import LOG_COLUMNS, ccpa_metrics, ccpa_request_log
+from dsr.reports import LOG_COLUMNS, ReportError, ccpa_metrics, ccpa_request_log, publish_ccpa_metrics
 from dsr.roles import Role, create_staff
 from tests import factories
 
@@ -79,10 +79,12 @@ EXPECTED_2025 = {
     "opt-out": (4, 2, 0, 2, 1, 1, 0, 2.0, 10 / 3),
     "limit": (1, 0, 0, 0, 0, 1, 0, None, None),
 }
+# §7102(a)(2): requests "denied in whole or in part" by reason -- the partial compliances D2 and K2 recorded no
+# ground for the part denied, so they count as "other".
 EXPECTED_DENIALS_2025 = {  # unverifiable, not_consumer, exempt, other
-    "delete": {"unverifiable": 1, "not_consumer": 0, "exempt": 0, "other": 0},
+    "delete": {"unverifiable": 1, "not_consumer": 0, "exempt": 0, "other": 1},
     "correct": {"unverifiable": 0, "not_consumer": 0, "exempt": 0, "other": 0},
-    "know": {"unverifiable": 0, "not_consumer": 1, "exempt": 1, "other": 0},
+    "know": {"unverifiable": 0, "not_consumer": 1, "exempt": 1, "other": 1},
     "opt-out": {"unverifiable": 0, "not_consumer": 0, "exempt": 0, "other": 1},
     "limit": {"unverifiable": 0, "not_consumer": 0, "exempt": 0, "other": 0},
 }
@@ -319,7 +321,7 @@ def test_the_log_csv_can_be_limited_to_receipt_dates(auditor_client, year_2025):
                                    "start=2025-03-01&end=2025-02-01"])
 def test_bad_log_dates_are_refused_with_a_clear_400(auditor_client, db, query):
     resp = auditor_client.get(f"/staff/reports/ccpa-log.csv?{query}")
-    assert resp.status_code == 400
+    assert resp.status_code == 400 and b'action="/staff/reports/ccpa-log.csv"' in resp.content
     assert b"YYYY-MM-DD" in resp.content or b"on or before" in resp.content
     assert resp["Cache-Control"] == "no-store"
 
@@ -342,7 +344,7 @@ def test_the_metrics_page_shows_the_hand_worked_figures_and_the_method(auditor_c
         assert rows[request_type] == [str(received), str(whole), str(part), str(complied), str(denied),
                                       str(pending), str(withdrawn), median, mean], request_type
     denials = _page_rows(html, "ccpa-denials")
-    assert denials["know"] == ["0", "1", "1", "0"]  # unverifiable, not a consumer, exempt, other
+    assert denials["know"] == ["3", "0", "1", "1", "1"]  # in whole or in part: total, unverifiable, …, other
     assert "median and the mean" in html and "counted as received only" in html
     assert "person0" not in html and "@example.com" not in html
 
@@ -384,30 +386,40 @@ def test_the_metrics_pdf_is_a_real_pdf_with_the_figures(auditor_client, year_202
     assert "@" not in text
 
 
-def test_the_index_links_every_report_and_defaults_to_last_year(auditor_client, db):
+def test_the_index_links_every_report_and_opens_on_the_current_year(auditor_client, db):
     resp = auditor_client.get("/staff/reports/")
     assert resp.status_code == 200 and resp["Cache-Control"] == "no-store"
     html = resp.content.decode()
-    assert '<option value="2025" selected>' in html
+    assert '<option value="2026" selected>' in html
     for href in ["/staff/reports/ccpa-log.csv", "/staff/reports/ccpa-metrics/",
-                 "/staff/reports/ccpa-metrics.csv?year=2025", "/staff/reports/ccpa-metrics.pdf?year=2025"]:
+                 "/staff/reports/ccpa-metrics.csv?year=2026", "/staff/reports/ccpa-metrics.pdf?year=2026"]:
         assert href in html
 
 
-def test_on_new_years_eve_in_california_the_default_year_is_still_the_one_before(client, db):
+def test_on_new_years_eve_in_california_the_current_year_is_still_the_old_one(client, db):
     client.force_login(create_staff("op-nye", "pw-op-nye-123", Role.OPERATOR))
     with time_machine.travel(datetime(2026, 1, 1, 5, 0, tzinfo=UTC), tick=False):  # 31 Dec 2025 21:00 PST
         html = client.get("/staff/reports/").content.decode()
-    assert '<option value="2024" selected>' in html
+    assert '<option value="2025" selected>' in html
 
 
-@pytest.mark.parametrize("year", ["", "twenty", "25", "2019", "2027", "2025.0", "٢٠٢٥"])
+def test_the_metrics_page_without_a_year_shows_the_current_year(auditor_client, db):
+    resp = auditor_client.get("/staff/reports/ccpa-metrics/")
+    assert resp.status_code == 200
+    assert "CCPA §7102 metrics for 2026" in resp.content.decode()
+    assert auditor_client.get("/staff/reports/ccpa-metrics.csv").status_code == 200
+
+
+@pytest.mark.parametrize("year", ["twenty", "25", "2019", "2027", "2025.0", "٢٠٢٥"])
 @pytest.mark.parametrize("path", ["/staff/reports/ccpa-metrics/", "/staff/reports/ccpa-metrics.csv",
                                   "/staff/reports/ccpa-metrics.pdf"])
-def test_a_bad_year_is_a_clear_400(auditor_client, db, path, year):
+def test_a_bad_year_gives_the_reports_page_with_the_reason_and_the_forms(auditor_client, db, path, year):
     resp = auditor_client.get(path, {"year": year})
-    assert resp.status_code == 400
-    assert b"year" in resp.content
+    assert resp.status_code == 400 and resp["Content-Type"].startswith("text/html")
+    html = resp.content.decode()
+    assert "could not be produced" in html and "year" in html
+    assert '<form method="get" action="/staff/reports/ccpa-metrics/"' in html  # the normal page, with its form
+    assert 'action="/staff/logout/"' in html  # inside the console, not a bare error
     assert resp["Cache-Control"] == "no-store"
 
 
@@ -500,3 +512,104 @@ def test_the_pdf_template_loads_no_external_resources(db):
         "year": 2025, "year_complete": True, "denial_reasons": {}, "controller_name": "X",
         "generated_at": VIEW_NOW})
     assert not re.search(r"(src|href)\s*=|url\(|@import", html)
+
+
+# --- §7102 publication: frozen figures, differences, the 1 July duty (issue 8 §5) ---------------------------
+
+
+@pytest.fixture
+def dpo_client(client, dpo, frozen):
+    client.force_login(dpo)
+    return client
+
+
+def test_a_published_year_does_not_change_when_a_case_of_that_year_is_completed_and_the_difference_shows(
+        dpo_client, dpo, year_2025):
+    resp = dpo_client.post("/staff/reports/ccpa-metrics/publish", {"year": "2025"})
+    assert resp.status_code == 302
+    [pub] = CcpaMetricsPublication.objects.filter(year=2025)
+    assert (pub.version, pub.published_by_name, pub.published_at) == (1, "dpo-test", VIEW_NOW)
+    event = Event.objects.filter(kind="ccpa_metrics.published").get()
+    assert event.data == {"year": 2025, "version": 1, "correction": False, "received": 16}
+
+    # D5 (delete, received 20 Dec 2025, pending when published) is completed afterwards.
+    workflow.verify_identity(year_2025["D5"], method="data_points_2", actor=dpo, now=VIEW_NOW)
+    workflow.complete_case(year_2025["D5"], actor=dpo, now=VIEW_NOW)
+    assert ccpa_metrics(2025).by_type()["delete"].complied_whole == 3  # the live figures moved...
+
+    html = dpo_client.get("/staff/reports/ccpa-metrics/?year=2025").content.decode()
+    assert "Published 6 March 2026 by dpo-test (version 1)" in html
+    rows = _page_rows(html, "ccpa-metrics")
+    assert rows["delete"][:7] == ["5", "2", "1", "3", "1", "1", "0"]  # ...the published ones did not
+    changes = re.findall(r'<tr data-type="delete" data-field="([^"]+)">.*?<td class="num">([^<]*)</td>'
+                         r'<td class="num">([^<]*)</td>', html, re.S)
+    assert ("complied_whole", "2", "3") in changes and ("pending", "1", "0") in changes
+    assert ("median_days", "15.0", "20.0") in changes  # days 5, 10, 20, 45, 76 -> 20
+    csv_rows = {r["request_type"]: r for r in _csv(dpo_client.get("/staff/reports/ccpa-metrics.csv?year=2025"))}
+    assert csv_rows["delete"]["complied_in_whole"] == "2"
+    assert csv_rows["delete"]["publication"] == "published 2026-03-06 (version 1)"
+    pdf = dpo_client.get("/staff/reports/ccpa-metrics.pdf?year=2025").content
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "published 6 March 2026 (version 1)" in text and "Requests to delete 5 3 1 15.0 20.0" in text
+
+
+def test_publishing_again_is_a_correction_with_a_reason_and_the_first_version_stays(dpo_client, dpo, year_2025):
+    first = publish_ccpa_metrics(2025, actor=dpo, now=VIEW_NOW)
+    with pytest.raises(ReportError, match="correction and needs its reason"):
+        publish_ccpa_metrics(2025, actor=dpo, now=VIEW_NOW)
+    second = publish_ccpa_metrics(2025, actor=dpo, now=VIEW_NOW, correction_reason="D5 was misfiled as pending.")
+    assert (first.version, second.version) == (1, 2)
+    assert CcpaMetricsPublication.objects.filter(year=2025).count() == 2
+    html = dpo_client.get("/staff/reports/ccpa-metrics/?year=2025").content.decode()
+    assert "version 2, correction: D5 was misfiled as pending." in html
+
+
+def test_only_an_approver_publishes_and_only_a_year_that_is_over(client, db, frozen, year_2025):
+    operator = create_staff("op-pub", "pw-op-pub-123", Role.OPERATOR)
+    client.force_login(operator)
+    assert client.post("/staff/reports/ccpa-metrics/publish", {"year": "2025"}).status_code == 403
+    with pytest.raises(ReportError, match="approver"):
+        publish_ccpa_metrics(2025, actor=operator, now=VIEW_NOW)
+    dpo = User.objects.get(username="dpo-test")
+    with pytest.raises(ReportError, match="not over yet"):
+        publish_ccpa_metrics(2026, actor=dpo, now=VIEW_NOW)
+    assert not CcpaMetricsPublication.objects.exists()
+    assert not Event.objects.filter(kind="ccpa_metrics.published").exists()
+
+
+def test_the_reports_page_tracks_the_1_july_duty_against_the_10_million_threshold(client, db, settings, dpo):
+    client.force_login(dpo)
+    settings.DSR_CCPA_CONSUMERS_PER_YEAR = 12_000_000
+    with time_machine.travel(VIEW_NOW, tick=False):
+        html = client.get("/staff/reports/").content.decode()
+    assert "§7102 applies" in html and "due by <strong>1 July 2026</strong>" in html
+    assert "not published yet, 117 days left" in html
+    with time_machine.travel(datetime(2026, 7, 3, 17, tzinfo=UTC), tick=False):
+        assert "not published, 2 days overdue" in client.get("/staff/reports/").content.decode()
+        publish_ccpa_metrics(2025, actor=dpo, now=datetime(2026, 7, 3, 17, tzinfo=UTC))
+        assert "published 3 July 2026 (<span class=\"overdue\">late</span>)" in client.get(
+            "/staff/reports/").content.decode()
+    settings.DSR_CCPA_CONSUMERS_PER_YEAR = 9_999_999
+    with time_machine.travel(VIEW_NOW, tick=False):
+        assert "§7102 does not apply" in client.get("/staff/reports/").content.decode()
+
+
+def test_a_partial_compliance_counts_as_denied_in_part_by_its_recorded_ground(db, dpo):
+    subject = factories.subject("part@example.com", now=utc(2025, 5, 1))
+    case, _ = workflow.submit_case(kind="access", regimes=["ccpa"], subject=subject, received_at=utc(2025, 5, 1),
+                                   actor="t", now=utc(2025, 5, 1))
+    workflow.verify_identity(case, method="data_points_2", actor=dpo, now=utc(2025, 5, 2))
+    with pytest.raises(workflow.WorkflowError, match="only recorded for the part denied"):
+        workflow.complete_case(case, outcome=Outcome.COMPLIED_FULL, ground="ccpa_exempt", actor=dpo,
+                               now=utc(2025, 5, 3))
+    with pytest.raises(workflow.WorkflowError, match="does not apply"):
+        workflow.complete_case(case, outcome=Outcome.COMPLIED_PARTIAL, note="Withheld: legal hold items.",
+                               ground="art17_3_e_legal_claims", actor=dpo, now=utc(2025, 5, 3))
+    workflow.complete_case(case, outcome=Outcome.COMPLIED_PARTIAL, note="Withheld: legal hold items.",
+                           ground="ccpa_exempt", actor=dpo, now=utc(2025, 5, 3))
+    know = ccpa_metrics(2025).by_type()["know"]
+    assert (know.complied_partial, know.denied, know.denied_in_whole_or_part) == (1, 0, 1)
+    assert know.denials_by_reason == {"unverifiable": 0, "not_consumer": 0, "exempt": 1, "other": 0}
+    [row] = list(ccpa_request_log(None, None))
+    assert row.basis_for_denial == (
+        "Partly denied (Exempt information — Civ. Code §1798.145): Withheld: legal hold items.")

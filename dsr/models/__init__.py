@@ -13,6 +13,7 @@ from dsr.models.cases import (
     RegimeDefinition,
 )
 from dsr.models.register import CategoryPolicy, DataCategory, LegalBasis, ProcessingActivity, Recipient
+from dsr.models.reports import CcpaMetricsPublication
 from dsr.models.steps import RunState, Step, StepRun, StepState
 from dsr.models.vault import Consent, DataItem, Derivation, Holding, Subject, SubjectKey
 
@@ -20,6 +21,7 @@ __all__ = [
     "Case",
     "CaseDeadline",
     "CaseState",
+    "CcpaMetricsPublication",
     "Channel",
     "FiledBy",
     "OutboundMessage",

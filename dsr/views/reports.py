@@ -12,15 +12,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from dsr import reports
-from dsr.deadlines import Regime
+from dsr.deadlines import Regime, receipt_date
+from dsr.models import CcpaMetricsPublication
 from dsr.pdf import render_pdf
-from dsr.roles import Action
+from dsr.roles import Action, can
 from dsr.views.staff import staff_view
 from dsr.workflow import local_today
 
@@ -37,14 +40,15 @@ View = Callable[..., HttpResponse]
 
 def reports_access(view: View) -> View:
     """GET only. Anonymous → login page; signed in without a role that may see reports → the console's 403
-    page (``staff_view``); a query the report cannot use → 400 with the reason. Always ``no-store``."""
+    page (``staff_view``); a query the report cannot use → the reports page with the reason above its forms
+    (status 400), never a bare error. Always ``no-store``."""
 
     @wraps(view)
     def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
         except BadQuery as exc:
-            return HttpResponse(f"Bad request: {exc}", status=400, content_type="text/plain; charset=utf-8")
+            return render(request, "staff/reports.html", _index_context(timezone.now(), error=str(exc)), status=400)
 
     guarded = staff_view(Action.REPORTS)(checked)
 
@@ -65,16 +69,15 @@ def _ccpa_today(now: datetime) -> date:
 
 
 def default_year(now: datetime) -> int:
-    """The previous calendar year (the one §7102 metrics are published for by 1 July)."""
-    return _ccpa_today(now).year - 1
+    """The current calendar year in California: the reports open on the year the work is in (issue 8 §7)."""
+    return _ccpa_today(now).year
 
 
-def parse_year(request: HttpRequest, now: datetime, *, required: bool = True) -> int:
+def parse_year(request: HttpRequest, now: datetime) -> int:
+    """The ``year`` query parameter; missing → the current year; anything else unusable → BadQuery."""
     raw = request.GET.get("year", "").strip()
     last = _ccpa_today(now).year
     if not raw:
-        if required:
-            raise BadQuery(f"give the calendar year, e.g. ?year={default_year(now)}")
         return default_year(now)
     if not (raw.isascii() and raw.isdigit() and len(raw) == 4):
         raise BadQuery(f"year must be a four-digit calendar year such as {default_year(now)}, not {raw[:20]!r}")
@@ -136,15 +139,21 @@ def _csv_response(stream: Iterator[str], filename: str) -> StreamingHttpResponse
 # --- views ----------------------------------------------------------------------------------------------
 
 
+def _index_context(now: datetime, *, error: str = "") -> dict[str, Any]:
+    today = _ccpa_today(now)
+    return {
+        "default_year": default_year(now),
+        "years": list(range(today.year, FIRST_YEAR - 1, -1)),
+        "time_zone": reports.ccpa_time_zone(),
+        "duty": reports.metrics_duty(today),
+        "published": CcpaMetricsPublication.objects.order_by("-year", "-version")[:20],
+        "error": error,
+    }
+
+
 @reports_access
 def reports_index(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    year = default_year(now)
-    return render(request, "staff/reports.html", {
-        "default_year": year,
-        "years": list(range(_ccpa_today(now).year, FIRST_YEAR - 1, -1)),
-        "time_zone": reports.ccpa_time_zone(),
-    })
+    return render(request, "staff/reports.html", _index_context(timezone.now()))
 
 
 @reports_access
@@ -174,10 +183,21 @@ def _local(value: datetime | None, tz: str) -> str:
     return value.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
 
 
+def _year_figures(year: int) -> tuple[reports.CcpaMetrics, CcpaMetricsPublication | None, list[reports.Change]]:
+    """A published year shows its frozen figures and what has changed since; otherwise the live figures."""
+    live = reports.ccpa_metrics(year)
+    versions = reports.publications(year)
+    if not versions:
+        return live, None, []
+    published = reports.metrics_from_publication(versions[0])
+    return published, versions[0], reports.metrics_difference(published, live)
+
+
 def _metrics_context(request: HttpRequest) -> dict[str, Any]:
     now = timezone.now()
     year = parse_year(request, now)
-    metrics = reports.ccpa_metrics(year)
+    metrics, publication, changes = _year_figures(year)
+    tz = reports.ccpa_time_zone()
     return {
         "metrics": metrics,
         "rows": [_display_row(r) for r in metrics.rows],
@@ -187,7 +207,16 @@ def _metrics_context(request: HttpRequest) -> dict[str, Any]:
         "denial_reasons": reports.DENIAL_REASONS,
         "controller_name": settings.DSR_CONTROLLER_NAME,
         "generated_at": now,
+        "publication": publication,
+        "published_on": receipt_date(publication.published_at, tz) if publication else None,
+        "versions": reports.publications(year),
+        "changes": [{"c": c, "published": _shown(c.published), "current": _shown(c.current)} for c in changes],
+        "can_publish": can(request.user, Action.APPROVE) and year < _ccpa_today(now).year,  # type: ignore[arg-type]
     }
+
+
+def _shown(value: object) -> str:
+    return reports.format_days(value) if isinstance(value, float) or value is None else str(value)
 
 
 def _display_row(r: reports.TypeMetrics) -> dict[str, Any]:
@@ -207,9 +236,30 @@ def ccpa_metrics_page(request: HttpRequest) -> HttpResponse:
 @reports_access
 def ccpa_metrics_csv(request: HttpRequest) -> HttpResponse:
     year = parse_year(request, timezone.now())
-    metrics = reports.ccpa_metrics(year)
-    return _csv_response(_csv_stream(reports.METRICS_COLUMNS, reports.metrics_table(metrics)),
-                         f"ccpa-metrics-{year}.csv")
+    metrics, publication, _ = _year_figures(year)
+    status = (f"published {receipt_date(publication.published_at, reports.ccpa_time_zone())} "
+              f"(version {publication.version})" if publication else "not published: computed now")
+    rows = ([*row, status] for row in reports.metrics_table(metrics))
+    return _csv_response(_csv_stream([*reports.METRICS_COLUMNS, "publication"], rows), f"ccpa-metrics-{year}.csv")
+
+
+@require_POST
+@staff_view(Action.APPROVE)
+def ccpa_metrics_publish(request: HttpRequest) -> HttpResponse:
+    """An approver publishes a past year's figures as a frozen snapshot (a second time: a correction)."""
+    raw = request.POST.get("year", "")
+    year = int(raw) if raw.isascii() and raw.isdigit() and len(raw) == 4 else 0
+    if not year:
+        messages.error(request, "Choose the calendar year to publish.")
+        return redirect("staff-reports")
+    try:
+        pub = reports.publish_ccpa_metrics(year, actor=request.user, now=timezone.now(),  # type: ignore[arg-type]
+                                           correction_reason=request.POST.get("correction_reason", ""))
+    except reports.ReportError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{year} figures published (version {pub.version}); they no longer change.")
+    return redirect(f"{reverse('staff-reports-ccpa-metrics')}?year={year}")
 
 
 @reports_access

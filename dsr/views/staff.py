@@ -484,8 +484,9 @@ def case_refuse(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 @staff_view(Action.WORK)
 def case_complete(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     outcome, note = _post(request, "outcome"), _post(request, "note")
+    ground = _post(request, "ground") if outcome == "complied_partial" else ""
     return _act(request, case_id, lambda c, now: workflow.complete_case(
-        c, outcome=outcome, note=note, actor=request.user, now=now),
+        c, outcome=outcome, note=note, ground=ground, actor=request.user, now=now),
         "completed; the completion notice is in the outbox.")
 
 
