@@ -1,8 +1,9 @@
 """The API keeps the contract its schema states (issue 7 §8): schemathesis, with every check and its stateful
 phase, against the app served by a live server on the test database, covering every path in the schema.
 
-Bounded for CI: a fixed seed and a few examples per operation (``DSR_CONTRACT_EXAMPLES``, default 25); raise
-it locally for a deeper run. Failures print schemathesis's report with a curl line per failure.
+Bounded for CI: a fixed seed (``DSR_CONTRACT_SEED``, default 7) and a few examples per operation
+(``DSR_CONTRACT_EXAMPLES``, default 25); raise it locally for a deeper run. Failures print schemathesis's
+report with a curl line per failure.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def test_schemathesis_finds_no_contract_violation_with_every_check_and_the_state
     examples = os.environ.get("DSR_CONTRACT_EXAMPLES", "25")
     cmd = [st, "--config-file", str(CONFIG), "--no-color", "run", f"{live_server.url}/api/v1/openapi.json",
            "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", examples,
-           "--seed", "7", "--generation-database", "none", "--workers", "1", "--request-timeout", "30",
+           "--seed", os.environ.get("DSR_CONTRACT_SEED", "7"), "--generation-database", "none",
+           "--workers", "1", "--request-timeout", "30",
            "--header", f"Authorization: Bearer {token}", "--suppress-health-check", "all"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"})

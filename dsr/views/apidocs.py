@@ -38,8 +38,11 @@ def _constraints(schema: dict[str, Any], doc: dict[str, Any]) -> str:
     for key, label in (("minLength", "min length"), ("maxLength", "max length"), ("minItems", "min items")):
         if key in schema:
             parts.append(f"{label} {schema[key]}")
-    if schema.get("pattern") and "enum" not in schema:
-        parts.append("single line" if "\\r\\n" in schema["pattern"] else f"pattern {schema['pattern']}")
+    pattern = schema.get("pattern", "")
+    if "\\r\\n" in pattern:
+        parts.append("single line")
+    elif pattern and "\\s" not in pattern and "enum" not in schema:  # whitespace rules are in the description
+        parts.append(f"pattern {pattern}")
     if schema.get("description"):
         parts.append(schema["description"])
     return "; ".join(parts)
