@@ -847,3 +847,17 @@ def test_prop_pause_monotone(at: datetime, days: int, more: int):
     once = paused_due(response, days)
     assert once.due_on >= response.due_on
     assert paused_due(response, days + more).due_on >= once.due_on
+
+
+@pytest.mark.parametrize("kind", [Kind.OPT_OUT_SALE_SHARING, Kind.ACCESS], ids=str)
+@PROPS
+@given(at=instants)
+def test_prop_california_business_day_dates_are_business_days(kind: Kind, at: datetime):
+    dates = {d.purpose: d.due_on for d in due_dates(CCPA, kind, at, CA)}
+    due = dates[Purpose.RESPONSE if kind is Kind.OPT_OUT_SALE_SHARING else Purpose.ACKNOWLEDGEMENT]
+    cal = calendar_for(CCPA, CA, due.year)
+    assert due.weekday() < 5 and due not in cal, due
+    strict = {d.purpose: d.due_on for d in due_dates(CCPA, kind, at, CA_STRICT)}
+    saturdays = {d.purpose: d.due_on for d in due_dates(CCPA, kind, at, CA_SAT)}
+    for purpose, day in dates.items():  # both options only ever give an earlier (or the same) date
+        assert strict[purpose] <= day and saturdays[purpose] <= day
