@@ -62,14 +62,22 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def op(summary: str, ok: dict[str, dict[str, Any]], *, body: dict[str, Any] | None = None,
-       params: list[dict[str, Any]] | None = None, errors: tuple[str, ...] = (), description: str = "") -> dict:
+       params: list[dict[str, Any]] | None = None, errors: tuple[str, ...] = (), description: str = "",
+       links: dict[str, dict[str, str]] | None = None) -> dict:
     """One operation: ``ok`` maps success statuses to JSON schemas; ``body`` is a requestBody ``content`` map;
-    ``errors`` lists the statuses particular to this operation (the standard ones are added by build_schema)."""
+    ``errors`` lists the statuses particular to this operation (the standard ones are added by build_schema);
+    ``links`` maps "METHOD /path" of a follow-up operation to its path parameters taken from this answer
+    (e.g. ``{"GET /api/v1/cases/{case_id}": {"case_id": "$response.body#/id"}}``), for clients and for the
+    stateful phase of the contract test."""
     operation: dict[str, Any] = {"summary": summary, "responses": {}}
     if description:
         operation["description"] = description
     for status, schema in ok.items():
         operation["responses"][status] = {"description": "OK", **_json(schema)}
+        if links and status.startswith("2"):
+            operation["responses"][status]["links"] = {
+                re.sub(r"[^A-Za-z0-9]+", "_", target).strip("_"): {"operationId": target, "parameters": parameters}
+                for target, parameters in links.items()}
     for code in errors:
         operation["responses"][code] = {"description": ERROR_TEXT.get(code, "Error"), **_json(_ref("Error"))}
     if body:
@@ -238,12 +246,19 @@ _MULTIPART_ITEM = {
             "content_type": _ref("DerivedContentType"), "attributes": {"type": "object"}}}},
 }
 
+_SUBJECT_ID = {"subject_id": "$response.body#/id"}
+_ITEM_LINKS = {f"GET /api/v1/items/{{item_id}}{tail}": {"item_id": "$response.body#/id"}
+               for tail in ("", "/content", "/derived")}
+
 # One entry per path. Add yours at the end of your own section (see the module docstring).
 PATHS: dict[str, dict[str, Any]] = {
     # --- vault: subjects ---
     "/api/v1/subjects": {"post": op(
         "Create a subject (or return the one with that identifier)", {"201": _ref("Subject"), "200": _ref("Subject")},
         body=_json(_ref("SubjectIdentifier"))["content"], errors=("409",),
+        links={"GET /api/v1/subjects/{subject_id}": _SUBJECT_ID,
+               "GET /api/v1/subjects/{subject_id}/holdings": _SUBJECT_ID,
+               "POST /api/v1/subjects/{subject_id}/photos": _SUBJECT_ID},
         description="201 when created, 200 when a subject with these identifiers exists; 409 when the e-mail "
                     "and the account id do not belong to one subject.")},
     "/api/v1/subjects/lookup": {"post": op(
@@ -254,7 +269,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/subjects/{subject_id}/photos": {"post": op(
         "Upload a photo: format allow-list, pixel/frame/size caps, re-encoded, all metadata stripped, encrypted",
         {"201": _ref("Item")}, body=_MULTIPART_PHOTO, params=[_path_param("subject_id")],
-        errors=("409", "422"))},
+        errors=("409", "422"), links=_ITEM_LINKS)},
     "/api/v1/subjects/{subject_id}/holdings": {"get": op(
         "Everything held about a subject", {"200": _ref("Holdings")}, params=[_path_param("subject_id")])},
     "/api/v1/subjects/{subject_id}/processing": {"get": op(
@@ -264,7 +279,7 @@ PATHS: dict[str, dict[str, Any]] = {
                 {"name": "item", "in": "query", "required": False, "schema": UUID}], errors=("422",))},
     # --- vault: items ---
     "/api/v1/items": {"post": op("Register a derived item with its lineage", {"201": _ref("Item")},
-                                 body=_MULTIPART_ITEM, errors=("409", "422"))},
+                                 body=_MULTIPART_ITEM, errors=("409", "422"), links=_ITEM_LINKS)},
     "/api/v1/items/{item_id}": {"get": op("An item's metadata", {"200": _ref("Item")},
                                           params=[_path_param("item_id")])},
     "/api/v1/items/{item_id}/content": {"get": {
@@ -282,13 +297,16 @@ PATHS: dict[str, dict[str, Any]] = {
         params=[_path_param("item_id")])},
     # --- vault: consent ---
     "/api/v1/consents": {"post": op("Record a person's consent", {"201": _ref("Consent")},
-                                    body=_json(_ref("ConsentInput"))["content"], errors=("409", "422"))},
+                                    body=_json(_ref("ConsentInput"))["content"], errors=("409", "422"),
+                                    links={"POST /api/v1/consents/{consent_id}/withdraw":
+                                           {"consent_id": "$response.body#/id"}})},
     "/api/v1/consents/{consent_id}/withdraw": {"post": op("Withdraw a consent", {"200": _ref("Consent")},
                                                           params=[_path_param("consent_id")])},
     # --- cases ---
     "/api/v1/cases": {"post": op("File a rights request from another system",
                                  {"201": _ref("Case"), "200": _ref("Case")},
                                  body=_json(_ref("CaseInput"))["content"], errors=("409", "422"),
+                                 links={"GET /api/v1/cases/{case_id}": {"case_id": "$response.body#/id"}},
                                  description="201 with a new case; 200 with the existing one when the filing repeats "
                                              "an idempotency key or an identical open filing (same subject, kind, "
                                              "regimes, channel) within the duplicate window.")},
@@ -308,7 +326,7 @@ def _view_for(path: str) -> Any:
 
 def _complete(path: str, method: str, operation: dict[str, Any]) -> dict[str, Any]:
     """Add what follows from the view and the operation's shape: scope, security, standard errors."""
-    operation = {**operation, "responses": dict(operation["responses"])}
+    operation = {**operation, "responses": dict(operation["responses"]), "operationId": f"{method.upper()} {path}"}
     view = _view_for(path)
     scope = getattr(view, "api_scope", None)
     responses = operation["responses"]
