@@ -108,3 +108,23 @@ def test_derived_items_accept_only_allow_listed_content_types(api):
     assert ok.status_code == 201, ok.content
     content = api.get(f"/api/v1/items/{ok.json()['id']}/content")
     assert content["Content-Type"] == "video/mp4" and content["Content-Disposition"].startswith("attachment")
+
+
+@pytest.mark.django_db
+def test_a_storage_failure_on_upload_is_a_clean_json_503_and_nothing_is_stored(api, settings, tmp_path):
+    from dsr.models import DataItem, Event
+    from tests import factories
+
+    owner = api.post("/api/v1/subjects", json.dumps({"email": "disk@example.com"}),
+                     content_type="application/json").json()
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_bytes(b"")
+    # A real failure of the file system: the blob root lies under a regular file, so no blob can be created.
+    settings.STORAGES = {**settings.STORAGES, "dsr_blobs": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(blocker / "blobs")}}}
+    events = Event.objects.count()
+    resp = api.post(f"/api/v1/subjects/{owner['id']}/photos",
+                    {"file": SimpleUploadedFile("p.jpg", factories.jpeg_bytes(), "image/jpeg")})
+    assert resp.status_code == 503 and resp["Content-Type"] == "application/json"
+    assert resp.json()["error"]["code"] == "storage_unavailable"
+    assert DataItem.objects.count() == 0 and Event.objects.count() == events

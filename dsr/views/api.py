@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 
 from dsr import images, vault
 from dsr.bodylimit import MULTIPART_SLACK
+from dsr.keys import AuditKeyUnavailable, KeyRingUnavailable
 from dsr.models import Consent, DataCategory, DataItem, Holding, ProcessingActivity, Subject
 from dsr.views.apiutil import (
     ApiError,
@@ -95,6 +96,13 @@ def _vault_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise _content_error(exc) from exc
     except (vault.VaultError, ValueError) as exc:
         raise ApiError(400, "invalid_request", str(exc)) from exc
+    except (KeyRingUnavailable, AuditKeyUnavailable) as exc:
+        # Fail closed: nothing was written. The reason names a setting, never data.
+        raise ApiError(503, "key_unavailable", "a key this server needs is not configured; nothing was stored") from exc
+    except OSError as exc:
+        # Blob storage refused the write (disk full, volume gone); the row was not committed and the orphan
+        # sweep removes any partial blob.
+        raise ApiError(503, "storage_unavailable", "storage failed; nothing was stored; try again later") from exc
 
 
 def _content_error(exc: vault.ContentUnavailable) -> ApiError:

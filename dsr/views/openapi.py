@@ -255,7 +255,7 @@ PATHS: dict[str, dict[str, Any]] = {
     # --- vault: subjects ---
     "/api/v1/subjects": {"post": op(
         "Create a subject (or return the one with that identifier)", {"201": _ref("Subject"), "200": _ref("Subject")},
-        body=_json(_ref("SubjectIdentifier"))["content"], errors=("409",),
+        body=_json(_ref("SubjectIdentifier"))["content"], errors=("409", "503"),
         links={"GET /api/v1/subjects/{subject_id}": _SUBJECT_ID,
                "GET /api/v1/subjects/{subject_id}/holdings": _SUBJECT_ID,
                "POST /api/v1/subjects/{subject_id}/photos": _SUBJECT_ID},
@@ -269,7 +269,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/subjects/{subject_id}/photos": {"post": op(
         "Upload a photo: format allow-list, pixel/frame/size caps, re-encoded, all metadata stripped, encrypted",
         {"201": _ref("Item")}, body=_MULTIPART_PHOTO, params=[_path_param("subject_id")],
-        errors=("409", "422"), links=_ITEM_LINKS)},
+        errors=("409", "422", "503"), links=_ITEM_LINKS)},
     "/api/v1/subjects/{subject_id}/holdings": {"get": op(
         "Everything held about a subject", {"200": _ref("Holdings")}, params=[_path_param("subject_id")])},
     "/api/v1/subjects/{subject_id}/processing": {"get": op(
@@ -279,7 +279,7 @@ PATHS: dict[str, dict[str, Any]] = {
                 {"name": "item", "in": "query", "required": False, "schema": UUID}], errors=("422",))},
     # --- vault: items ---
     "/api/v1/items": {"post": op("Register a derived item with its lineage", {"201": _ref("Item")},
-                                 body=_MULTIPART_ITEM, errors=("409", "422"), links=_ITEM_LINKS)},
+                                 body=_MULTIPART_ITEM, errors=("409", "422", "503"), links=_ITEM_LINKS)},
     "/api/v1/items/{item_id}": {"get": op("An item's metadata", {"200": _ref("Item")},
                                           params=[_path_param("item_id")])},
     "/api/v1/items/{item_id}/content": {"get": {
