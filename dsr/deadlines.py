@@ -86,6 +86,9 @@ class Kind(StrEnum):
     AUTOMATED_DECISION_REVIEW = "automated_decision_review"
     OPT_OUT_SALE_SHARING = "opt_out_sale_sharing"
     LIMIT_SENSITIVE = "limit_sensitive"
+    # A complaint to the controller about how data was handled (not a rights request): UK DPA 2018 s.164A sets
+    # an acknowledgement clock (UK-CMP); elsewhere only the controller's own commitment applies (P-CMP).
+    COMPLAINT = "complaint"
 
 
 class Purpose(StrEnum):
@@ -122,6 +125,7 @@ class ClockOptions:
     ccpa_business_days_strict: bool = False  # §1.3: weekends only excluded (earlier date)
     ccpa_saturday_business_days: bool = False  # §1.3: Civ. Code §9 reading (Saturdays count), default off
     ccpa_extra_holidays: tuple[tuple[date, str], ...] = ()  # §6700(a) days appointed by President/Governor
+    complaint_policy_days: int = 30  # P-CMP: the controller's own answer period for complaints (no statute)
 
 
 DEFAULT_OPTIONS = ClockOptions()
@@ -203,7 +207,7 @@ def _fmt(d: date) -> str:
 
 def _supported_kinds(regime: Regime) -> tuple[Kind, ...]:
     table = _CCPA_KINDS if regime is Regime.CCPA else _GDPR_KINDS
-    return tuple(table)
+    return (*table, Kind.COMPLAINT)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,7 +247,7 @@ def can_extend(regime: Regime | str, kind: Kind | str) -> bool:
     opt-out / limit (C-OPT, C-LIM).
     """
     regime, kind = _regime(regime), _kind(kind)
-    if not supports(regime, kind):
+    if not supports(regime, kind) or kind is Kind.COMPLAINT:
         return False
     if regime is Regime.CCPA:
         return kind not in _CCPA_BUSINESS_DAY_KINDS
@@ -670,6 +674,48 @@ def _ccpa_due_dates(kind: Kind, received_at: datetime, opts: ClockOptions) -> li
 
 
 # --------------------------------------------------------------------------------------------------
+# Complaints to the controller (UK-CMP; P-CMP elsewhere)
+# --------------------------------------------------------------------------------------------------
+
+UK_CMP_FROM = date(2026, 6, 19)  # DPA 2018 s.164A (inserted by DUAA 2025 s.103) in force (legal-matrix §2.5)
+_UK_CMP_DAYS = 30
+
+
+def _complaint_due_dates(regime: Regime, received_at: datetime, opts: ClockOptions) -> list[DueDate]:
+    """UK: acknowledge within 30 days of receipt, day 1 being the day after receipt, a weekend or bank holiday
+    rolling to the next working day (UK-CMP, ICO example), then the outcome "without undue delay" -- no fixed
+    date. No other regime sets a clock for a complaint made to the controller. So every complaint also carries
+    the controller's own commitment (P-CMP, ``complaint_policy_days``), labelled as such, which governs."""
+    tz_name = _tz_for(regime, opts)
+    receipt = receipt_date(received_at, tz_name)
+    cal = calendar_for(regime, opts, _years_around(receipt))
+    out: list[DueDate] = []
+    if regime is Regime.UK_GDPR and receipt >= UK_CMP_FROM:
+        raw = receipt + timedelta(days=_UK_CMP_DAYS)
+        due, reasons = roll_forward(raw, cal)
+        out.append(DueDate(
+            regime, "UK-CMP", Purpose.ACKNOWLEDGEMENT, due,
+            f"DPA 2018 s.164A (UK-CMP): acknowledge a complaint within 30 days; "
+            f"{_received_text(received_at, receipt, tz_name)}; day 1 is the day after receipt, +30 days = "
+            f"{_fmt(raw)}; {_roll_text(raw, due, reasons, cal, 'ICO method: next working day')}.",
+            Kind.COMPLAINT, raw,
+        ))
+    days = opts.complaint_policy_days
+    raw = receipt + timedelta(days=days)
+    due, reasons = roll_forward(raw, cal)
+    statute = ("DPA 2018 s.164A asks for the outcome without undue delay and sets no date"
+               if regime is Regime.UK_GDPR else "no law sets a period for a complaint made to the controller")
+    out.append(DueDate(
+        regime, "P-CMP", Purpose.RESPONSE, due,
+        f"Controller's own commitment (P-CMP, setting DSR_COMPLAINT_POLICY_DAYS={days}), not a statutory period: "
+        f"{statute}; {_received_text(received_at, receipt, tz_name)}; +{days} days = {_fmt(raw)}; "
+        f"{_roll_text(raw, due, reasons, cal, 'next working day')}.",
+        Kind.COMPLAINT, raw,
+    ))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
 # Public entry points
 # --------------------------------------------------------------------------------------------------
 
@@ -690,6 +736,8 @@ def due_dates(
     regime, kind = _regime(regime), _kind(kind)
     check_supported(regime, kind)
     _require_aware(received_at)
+    if kind is Kind.COMPLAINT:
+        return _complaint_due_dates(regime, received_at, opts)
     if regime is Regime.CCPA:
         return _ccpa_due_dates(kind, received_at, opts)
     return _gdpr_due_dates(regime, kind, received_at, opts)
@@ -712,7 +760,7 @@ def extended_due(
     check_supported(regime, kind)
     _require_aware(received_at)
     if not can_extend(regime, kind):
-        rule = (_CCPA_KINDS if regime is Regime.CCPA else _GDPR_KINDS)[kind][0]
+        rule = "P-CMP" if kind is Kind.COMPLAINT else (_CCPA_KINDS if regime is Regime.CCPA else _GDPR_KINDS)[kind][0]
         raise NoExtension(f"{regime.name} {kind.value!r} ({rule}) has no extension in law.")
     if regime is Regime.CCPA:
         rule, cite = _CCPA_KINDS[kind]
@@ -744,7 +792,8 @@ def paused_due(
     """
     if not can_pause(due.regime):
         raise ValueError("CCPA deadlines cannot be paused: §7021(b) runs regardless of verification time.")
-    if due.purpose is Purpose.SUPPRESSION or due.rule in {"G-DM", "G-CW"} or due.kind in _GDPR_IMMEDIATE:
+    if (due.purpose is Purpose.SUPPRESSION or due.rule in {"G-DM", "G-CW", "UK-CMP", "P-CMP"}
+            or due.kind in _GDPR_IMMEDIATE):
         raise ValueError(f"{due.rule} {due.purpose.value} has no pause (legal-matrix §2.1).")
     if paused_days < 0:
         raise ValueError("paused_days must be >= 0")
@@ -803,6 +852,8 @@ def pause_rule(regime: Regime | str, kind: Kind | str, ground: PauseGround | str
     if kind in _GDPR_IMMEDIATE:
         rule = _GDPR_KINDS[kind][0]
         return PauseRule(False, False, f"{rule} is an immediate duty: there is no pause")
+    if kind is Kind.COMPLAINT:
+        return PauseRule(False, False, "a complaint is not a rights request: its clock has no pause")
     if regime is Regime.UK_GDPR:
         if ground is PauseGround.IDENTITY:
             return PauseRule(False, False, "under UK GDPR identity information does not pause the clock: the "

@@ -9,12 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.db import models
 from django.db.models import Count
 
-from dsr.models import Case, Consent, DataItem, Holding, OutboundMessage, Subject, SubjectKey
+from dsr.models import (
+    Case,
+    CaseMessage,
+    Consent,
+    DataItem,
+    Holding,
+    OutboundMessage,
+    PortalFiling,
+    PortalPass,
+    SigninRequest,
+    Subject,
+    SubjectKey,
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +35,9 @@ class Holder:
     name: str
     models: tuple[type[models.Model], ...]
     describe: Callable[[Subject], dict[str, int]]
+    # interfaces.md: the erasure cascade calls erase(subject, ctx) -> counts; exports call export.
+    erase: Callable[[Subject, Any], dict[str, int]] | None = None
+    export: Callable[..., Any] | None = None
 
 
 def _describe_items(subject: Subject) -> dict[str, int]:
@@ -45,12 +61,29 @@ def _describe_cases(subject: Subject) -> dict[str, int]:
     }
 
 
+def _describe_portal(subject: Subject) -> dict[str, int]:
+    return {
+        "portal_filings": PortalFiling.objects.filter(subject=subject).count(),
+        "verification_records": PortalPass.objects.filter(subject=subject).count(),
+        "case_messages": CaseMessage.objects.filter(case__subject=subject).count(),
+    }
+
+
+def _erase_portal(subject: Subject, ctx: Any = None) -> dict[str, int]:
+    """What the portal holds of a subject: filings as given (with any agent mandate), codes and links (only
+    hashes, but they are verification records of the person), and the text of their case threads."""
+    from dsr import portal
+
+    return portal.erase_subject_records(subject)
+
+
 HOLDERS: tuple[Holder, ...] = (
     Holder("identity", (Subject, SubjectKey), _describe_identity),
     Holder("vault", (DataItem, Holding), _describe_items),
     Holder("consents", (Consent,), _describe_consents),
     # Case records are kept for accountability (CCPA §7101: 24 months) and anonymised, not deleted.
     Holder("cases", (Case, OutboundMessage), _describe_cases),
+    Holder("portal", (PortalFiling, PortalPass, CaseMessage, SigninRequest), _describe_portal, erase=_erase_portal),
 )
 
 

@@ -22,6 +22,8 @@ SCHEDULES = {
     "dsr.reconcile_steps": ("dsr.jobs.reconcile_steps", "I", 1),
     # Reconciler of the key purge that follows each shred (dsr/keystore.py), in case that job was deferred.
     "dsr.purge_old_key_bytes": ("dsr.jobs.purge_old_key_bytes", "I", 60),
+    # Portal (issue 11): filings whose task was lost (Redis broker, a killed worker) are processed anyway.
+    "dsr.reconcile_portal_filings": ("dsr.jobs.reconcile_portal_filings", "I", 5),
 }
 
 
@@ -119,3 +121,36 @@ def ensure_schedules() -> int:
             defaults["next_run"] = first if first > now else first + timedelta(days=1)
         Schedule.objects.update_or_create(name=name, defaults=defaults)
     return len(SCHEDULES)
+
+
+def process_portal_filing(filing_id: str) -> str:
+    """A portal filing becomes a case; the code goes to the address on file (dsr/portal.py)."""
+    from dsr import portal
+
+    return portal.process_filing(filing_id, now=timezone.now())
+
+
+def resend_portal_code(filing_id: str) -> str:
+    from dsr import portal
+
+    return portal.resend_code(filing_id, now=timezone.now())
+
+
+def portal_signin(request_id: str) -> str:
+    """'Send me a link to my requests': a sign-in link to the address on file, if it has requests."""
+    from dsr import portal
+
+    return portal.send_signin(request_id, now=timezone.now())
+
+
+def reconcile_portal_filings() -> str:
+    """Process filings still unprocessed a few minutes after they arrived (their task was lost)."""
+    from datetime import timedelta
+
+    from dsr import portal
+    from dsr.models import PortalFiling
+
+    now = timezone.now()
+    ids = list(PortalFiling.objects.filter(processed_at__isnull=True, created_at__lt=now - timedelta(minutes=3))
+               .values_list("pk", flat=True)[:200])
+    return f"processed={sum(1 for i in ids if portal.process_filing(str(i), now=now) != 'nothing to do')}"

@@ -144,6 +144,7 @@ REQUEST_NAMES: dict[str, tuple[str | None, str | None]] = {
     "automated_decision_review": ("request for human review of an automated decision", None),
     "opt_out_sale_sharing": (None, "request to opt out of the sale or sharing of your personal information"),
     "limit_sensitive": (None, "request to limit the use of your sensitive personal information"),
+    "complaint": ("complaint", "complaint"),
 }
 
 
@@ -173,6 +174,9 @@ def laws_sentence(regimes: Iterable[str]) -> str:
 def date_law(regime: str, purpose: str, kind: str) -> str:
     """The provision behind a response date, in words (never a rule id)."""
     extended = purpose == "extended_response"
+    if kind == "complaint":  # deadlines.py P-CMP / UK-CMP: no statutory answer period for a complaint to us
+        return ("Data Protection Act 2018, section 164A (acknowledgement within 30 days); the answer date is our own "
+                "commitment" if regime == UK else "our own commitment: no law sets a period for a complaint made to us")
     if regime == EU:
         return "EU General Data Protection Regulation, Article 12(3)" + (
             ", extended by two further months" if extended else "")

@@ -15,6 +15,7 @@ SCOPES: dict[str, str] = {
     "cases:read": "read rights requests (cases) and their due dates",
     "cases:write": "file rights requests (may create the subject named in the request)",
     "content:read": "read the decrypted content of items (photos, videos, embeddings…)",
+    "portal:handoff": "hand a signed-in, just re-authenticated user to the portal (a short-lived single-use link)",
     "vault:read": "read subjects, their holdings, item metadata, lineage and processing decisions",
     "vault:write": "create subjects, upload photos, register derived items, record and withdraw consent",
 }

@@ -336,6 +336,36 @@ else:
     Q_CLUSTER["orm"] = "default"
 Q_CLUSTER["sync"] = env_bool("DSR_Q_SYNC", False)
 
+# --- public portal (issue 11) ---------------------------------------------------------------------
+# Codes and links that prove a requester controls the address on file; the platform's hand-off link for its
+# signed-in user; sessions on the status page. Rate limits are fixed windows on a shared atomic counter:
+# Redis when DSR_RATELIMIT_REDIS_URL is set, the database otherwise.
+DSR_PORTAL_CODE_MINUTES = env_int("DSR_PORTAL_CODE_MINUTES", 15)
+DSR_PORTAL_CODE_MAX_TRIES = env_int("DSR_PORTAL_CODE_MAX_TRIES", 5)
+DSR_PORTAL_HANDOFF_SECONDS = env_int("DSR_PORTAL_HANDOFF_SECONDS", 300)
+DSR_PORTAL_REAUTH_SECONDS = env_int("DSR_PORTAL_REAUTH_SECONDS", 300)
+DSR_PORTAL_SESSION_MINUTES = env_int("DSR_PORTAL_SESSION_MINUTES", 30)
+DSR_PORTAL_DUPLICATE_HOURS = env_int("DSR_PORTAL_DUPLICATE_HOURS", 24)
+DSR_PORTAL_MAILS_PER_SUBJECT_HOUR = env_int("DSR_PORTAL_MAILS_PER_SUBJECT_HOUR", 3)
+DSR_PORTAL_FALLBACK_REGIME = env("DSR_PORTAL_FALLBACK_REGIME", "eu_gdpr")
+DSR_PORTAL_MANDATE_MAX_BYTES = env_int("DSR_PORTAL_MANDATE_MAX_BYTES", 5 * 1024 * 1024)
+DSR_COMPLAINT_POLICY_DAYS = env_int("DSR_COMPLAINT_POLICY_DAYS", 30)
+# "limit/seconds" per key kind; a request over any limit gets a 429 page and changes nothing.
+DSR_RATE_LIMITS = {
+    "file_ip": env("DSR_RATE_FILE_IP", "20/3600"),
+    "file_id": env("DSR_RATE_FILE_ID", "5/3600"),
+    "verify_ip": env("DSR_RATE_VERIFY_IP", "30/3600"),
+    "link_ip": env("DSR_RATE_LINK_IP", "30/3600"),
+    "resend_ip": env("DSR_RATE_RESEND_IP", "10/3600"),
+    "resend_id": env("DSR_RATE_RESEND_ID", "3/3600"),
+    "action_ip": env("DSR_RATE_ACTION_IP", "60/3600"),
+}
+DSR_RATELIMIT_REDIS_URL = env("DSR_RATELIMIT_REDIS_URL") or None  # per-IP limits key on DSR_TRUSTED_PROXY_COUNT
+
+CSRF_FAILURE_VIEW = "dsr.views.portal.csrf_failure"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+
 # --- security ----------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # Not "no-referrer": under it browsers send "Origin: null" with every form POST, which Django's CSRF check refuses

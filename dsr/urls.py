@@ -1,10 +1,24 @@
 from django.contrib import admin
 from django.urls import path
 
-from dsr.views import api, api_cases, apidocs, jobs, openapi, reports, signin, staff
+from dsr.views import api, api_cases, apidocs, jobs, openapi, portal, portal_console, reports, signin, staff
 
 urlpatterns = [
-    path("", staff.home, name="home"),
+    # public portal (issue 11): file, confirm, follow — no account needed
+    path("", portal.home, name="portal-home"),
+    path("confirm/", portal.confirm, name="portal-confirm"),
+    path("confirm/resend", portal.resend, name="portal-resend"),
+    path("link/<str:token>/", portal.link, name="portal-link"),
+    path("handoff/<str:token>/", portal.handoff, name="portal-handoff"),
+    path("status/", portal.status, name="portal-status"),
+    path("status/sign-in", portal.signin, name="portal-signin"),
+    path("status/sign-out", portal.signout, name="portal-signout"),
+    path("status/cases/<uuid:case_id>/confirm", portal.case_confirm, name="portal-case-confirm"),
+    path("status/cases/<uuid:case_id>/withdraw", portal.case_withdraw, name="portal-case-withdraw"),
+    path("status/cases/<uuid:case_id>/reply", portal.case_reply, name="portal-case-reply"),
+    path("status/cases/<uuid:case_id>/cancel-erasure", portal.case_cancel_erasure, name="portal-case-cancel-erasure"),
+    path("status/cases/<uuid:case_id>/download", portal.case_download, name="portal-case-download"),
+    path("staff", staff.home, name="home"),
     path("admin/", admin.site.urls),
     # platform API (issue 2 §5)
     path("api/v1/openapi.json", openapi.schema, name="api-openapi"),
@@ -23,6 +37,7 @@ urlpatterns = [
     path("api/v1/consents/<str:consent_id>/withdraw", api.consent_withdraw, name="api-consent-withdraw"),
     path("api/v1/cases", api_cases.cases, name="api-cases"),
     path("api/v1/cases/<str:case_id>", api_cases.case_detail, name="api-case"),
+    path("api/v1/portal/handoff", portal_console.api_handoff, name="api-portal-handoff"),
     # operator console (issue 3 §5)
     path("staff/login/", signin.login_view, name="staff-login"),
     path("staff/login/verify/", signin.verify, name="staff-2fa-verify"),
@@ -48,6 +63,9 @@ urlpatterns = [
          name="staff-case-request-forced-erasure"),
     path("staff/cases/<uuid:case_id>/forced-erasure/approve", staff.case_approve_forced_erasure,
          name="staff-case-approve-forced-erasure"),
+    path("staff/cases/<uuid:case_id>/message", portal_console.case_message, name="staff-case-message"),
+    path("staff/cases/<uuid:case_id>/regimes", portal_console.case_regimes, name="staff-case-regimes"),
+    path("staff/filings/<uuid:filing_id>/mandate", portal_console.filing_mandate, name="staff-filing-mandate"),
     # durable jobs (dsr/steps.py)
     path("staff/jobs/", jobs.job_list, name="staff-jobs"),
     path("staff/jobs/<uuid:run_id>/", jobs.job_detail, name="staff-job"),

@@ -45,6 +45,7 @@ def clock_options() -> ClockOptions:
         ccpa_business_days_strict=settings.DSR_CCPA_STRICT_BUSINESS_DAYS,
         ccpa_saturday_business_days=settings.DSR_CCPA_SATURDAY_BUSINESS_DAYS,
         ccpa_extra_holidays=calendars.parse_extra_holidays(settings.DSR_CCPA_EXTRA_HOLIDAYS),
+        complaint_policy_days=settings.DSR_COMPLAINT_POLICY_DAYS,
     )
 
 
@@ -296,6 +297,8 @@ def submit_case(
     agent_name: str = "",
     details: str = "",
     idempotency_key: str | None = None,
+    intake: str = "",
+    acknowledge: bool = True,
 ) -> tuple[Case, bool]:
     """File a request. Steps: validate kind × regimes (UnsupportedKind), compute every statutory date
     for every regime and store each with its rule and basis, cache the earliest response date as the
@@ -346,6 +349,7 @@ def submit_case(
                 created_at=now,
                 state=CaseState.RECEIVED,
                 idempotency_key=idempotency_key or None,
+                intake=intake,
                 due_on=gov.due_on,
                 due_rule=gov.rule,
                 due_regime=gov.regime.value,
@@ -354,7 +358,8 @@ def submit_case(
             _save_deadlines(case, dates, now)
             _event(case, "submitted", actor=actor, now=now, kind=kind, regimes=regimes, channel=channel,
                    filed_by=filed_by, governing_due_on=gov.due_on.isoformat(), governing_rule=gov.rule)
-            _acknowledge(case, actor=actor, now=now)
+            if acknowledge:  # the portal acknowledges in its own message, with the code (one e-mail, issue 11)
+                _acknowledge(case, actor=actor, now=now)
     except IntegrityError:
         if idempotency_key:
             existing = Case.objects.filter(idempotency_key=idempotency_key).first()
@@ -435,7 +440,7 @@ def request_verification(case: Case, *, actor: Actor, now: datetime) -> Case:
     return case
 
 
-def verify_identity(case: Case, *, method: str, actor: User, now: datetime) -> Case:
+def verify_identity(case: Case, *, method: str, actor: Actor, now: datetime) -> Case:
     """Record that identity was verified: the method and who, never an ID image (EDPB-ACCESS §§76-79)."""
     if method not in VERIFICATION_METHODS:
         raise WorkflowError(f"unknown verification method; use one of {', '.join(VERIFICATION_METHODS)}")
@@ -449,11 +454,45 @@ def verify_identity(case: Case, *, method: str, actor: User, now: datetime) -> C
         if method != "not_required" and Kind(case.kind) in NO_VERIFICATION_KINDS:
             raise WorkflowError("opt-out and limit requests must not be verified (C-OPT / C-LIM); "
                                 "record 'not required'")
-        case.verified_at, case.verification_method, case.verified_by = now, method, actor
+        # The portal verifies too (a code to the address on file, the platform's hand-off): no staff user then.
+        case.verified_by = actor if isinstance(actor, User) else None
+        case.verified_at, case.verification_method = now, method
         if case.state in (CaseState.RECEIVED, CaseState.AWAITING_VERIFICATION):
             case.state = CaseState.IN_PROGRESS
         case.save(update_fields=["verified_at", "verification_method", "verified_by", "state"])
         _event(case, "identity_verified", actor=actor, now=now, method=method)
+    return case
+
+
+def change_regimes(case: Case, *, regimes: list[str], reason: str, actor: Actor, now: datetime) -> Case:
+    """An operator corrects the regimes the portal inferred from the country the requester gave (issue 11).
+    Steps: the new regimes must support the case's kind; only before an extension, a pause or a UK relevant
+    time changed the dates (those would have to be redone by hand); every current date is superseded, the
+    dates of the new regimes are computed from the same receipt instant, the governing date is recomputed,
+    ``case.regimes_changed`` is written with the old and new regimes."""
+    reason = _require_text(reason, "a reason for changing the regimes", 5)
+    regimes = validate_request(kind=case.kind, regimes=regimes)
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
+        if case.extended_at or case.state == CaseState.PAUSED or case.paused_days or case.uk_relevant_at:
+            raise WorkflowError("the dates were already extended, paused or restarted; change the regimes only "
+                                "before that")
+        if sorted(regimes) == sorted(case.regimes):
+            raise WorkflowError("those are already the case's regimes")
+        old = list(case.regimes)
+        dates = deadlines.due_dates_for_case(regimes, case.kind, case.received_at, clock_options())
+        CaseDeadline.objects.filter(case=case, superseded_at__isnull=True).update(superseded_at=now)
+        _save_deadlines(case, dates, now)
+        if case.acknowledged_at:
+            CaseDeadline.objects.filter(case=case, purpose=Purpose.ACKNOWLEDGEMENT, superseded_at__isnull=True,
+                                        met_at__isnull=True).update(met_at=case.acknowledged_at)
+        case.regimes = regimes
+        case.clock = calendars_in_use(regimes)
+        gov = _set_governing(case)
+        case.save(update_fields=["regimes", "clock", "due_on", "due_rule", "due_regime"])
+        _event(case, "regimes_changed", actor=actor, now=now, old=old, new=regimes,
+               governing_due_on=gov.due_on.isoformat())
     return case
 
 
@@ -776,7 +815,7 @@ def complete_case(case: Case, *, outcome: str = Outcome.COMPLIED_FULL, note: str
             raise WorkflowError("resume the case before completing it")
         kind = Kind(case.kind)
         needs_verification = kind not in NO_VERIFICATION_KINDS | {Kind.DIRECT_MARKETING_OBJECTION,
-                                                                   Kind.CONSENT_WITHDRAWAL}
+                                                                   Kind.CONSENT_WITHDRAWAL, Kind.COMPLAINT}
         forced_ok = kind == Kind.ERASURE and case.forced_erasure_approved_by_id is not None
         if needs_verification and not case.verified_at and not forced_ok:
             raise WorkflowError("verify the requester's identity first"

@@ -359,11 +359,12 @@ def test_support_matrix():
         Kind.RECTIFICATION,
         Kind.OPT_OUT_SALE_SHARING,
         Kind.LIMIT_SENSITIVE,
+        Kind.COMPLAINT,
     }
     gdpr = set(Kind) - {Kind.OPT_OUT_SALE_SHARING, Kind.LIMIT_SENSITIVE}
     assert {k for r, k in SUPPORTED if r is EU} == gdpr
     assert {k for r, k in SUPPORTED if r is UK} == gdpr
-    assert len(SUPPORTED) == 23
+    assert len(SUPPORTED) == 26
 
 
 @pytest.mark.parametrize("combo", UNSUPPORTED, ids=_combo_id)
@@ -826,7 +827,10 @@ def test_prop_monotone_in_receipt(combo: tuple[Regime, Kind], a: datetime, b: da
     regime, kind = combo
     early, late = sorted((a, b))
     before, after = _all_dates(regime, kind, early, opts), _all_dates(regime, kind, late, opts)
-    assert before.keys() == after.keys()
+    if kind is Kind.COMPLAINT:  # the UK acknowledgement duty exists only for complaints received from 19 June 2026
+        assert before.keys() <= after.keys()
+    else:
+        assert before.keys() == after.keys()
     for purpose in before:
         assert before[purpose] <= after[purpose], (purpose, early, late)
 
@@ -861,3 +865,17 @@ def test_prop_california_business_day_dates_are_business_days(kind: Kind, at: da
     saturdays = {d.purpose: d.due_on for d in due_dates(CCPA, kind, at, CA_SAT)}
     for purpose, day in dates.items():  # both options only ever give an earlier (or the same) date
         assert strict[purpose] <= day and saturdays[purpose] <= day
+
+
+def test_a_uk_complaint_is_acknowledged_within_30_days_and_answered_by_the_controllers_own_commitment():
+    # Received Fri 2026-07-03 in London: day 1 is Sat 4 July, +30 days = Sun 2 Aug -> Mon 3 Aug 2026 (UK-CMP).
+    at = datetime(2026, 7, 3, 10, 0, tzinfo=UTC)
+    dates = {d.purpose: d for d in due_dates(UK, Kind.COMPLAINT, at)}
+    assert dates[Purpose.ACKNOWLEDGEMENT].rule == "UK-CMP"
+    assert dates[Purpose.ACKNOWLEDGEMENT].due_on == date(2026, 8, 3)
+    assert "s.164A" in dates[Purpose.ACKNOWLEDGEMENT].basis
+    assert dates[Purpose.RESPONSE].rule == "P-CMP" and "not a statutory period" in dates[Purpose.RESPONSE].basis
+    assert not can_extend(UK, Kind.COMPLAINT)
+    # Before s.164A came into force there is no acknowledgement duty; an EU complaint has only the commitment.
+    assert {d.rule for d in due_dates(UK, Kind.COMPLAINT, datetime(2026, 6, 1, tzinfo=UTC))} == {"P-CMP"}
+    assert {d.rule for d in due_dates(EU, Kind.COMPLAINT, at)} == {"P-CMP"}

@@ -12,6 +12,7 @@ from dsr.models.cases import (
     Outcome,
     RegimeDefinition,
 )
+from dsr.models.portal import CaseMessage, PortalFiling, PortalPass, RateCounter, SigninRequest
 from dsr.models.register import CategoryPolicy, DataCategory, LegalBasis, ProcessingActivity, Recipient
 from dsr.models.reports import CcpaMetricsPublication
 from dsr.models.steps import RunState, Step, StepRun, StepState
@@ -28,10 +29,12 @@ __all__ = [
     "Outcome",
     "RegimeDefinition",
     "RunState",
+    "SigninRequest",
     "Step",
     "StepRun",
     "StepState",
     "ApiToken",
+    "CaseMessage",
     "CategoryPolicy",
     "Consent",
     "DataCategory",
@@ -40,7 +43,10 @@ __all__ = [
     "Event",
     "Holding",
     "LegalBasis",
+    "PortalFiling",
+    "PortalPass",
     "ProcessingActivity",
+    "RateCounter",
     "Recipient",
     "Subject",
     "SubjectKey",

@@ -110,6 +110,10 @@ class Case(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="dsr_cases"
     )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # How a request must be treated that the kind alone does not say, shown in the queue (issue 11):
+    # "depicted_person" = someone who appears in a photo or video and did not agree (erasure of their face data
+    # and what was derived from it, until the takedown desk exists).
+    intake = models.CharField(max_length=32, blank=True, default="")
 
     # Calendar and time zone each regime's dates were computed with, at submission (issue 8): shown on the
     # case page, so a later change of settings does not misdescribe stored dates.

@@ -312,6 +312,22 @@ PATHS: dict[str, dict[str, Any]] = {
                                              "regimes, channel) within the duplicate window.")},
     "/api/v1/cases/{case_id}": {"get": op("A rights request with every due date", {"200": _ref("Case")},
                                           params=[_path_param("case_id")])},
+    # --- portal (issue 11) ---
+    "/api/v1/portal/handoff": {"post": op(
+        "Hand the platform's signed-in user to the portal: a short-lived, single-use link to their own requests",
+        {"201": {"type": "object", "required": ["url", "expires_at"], "properties": {
+            "url": {"type": "string", "description": "open it in the user's browser; it works once"},
+            "expires_at": {"type": "string", "format": "date-time"}}}},
+        body=_json({"type": "object", "required": ["subject", "reauthenticated_at"], "properties": {
+            "subject": {"type": "object", "description": "the signed-in user: dsr's subject id or the platform's "
+                        "account id", "anyOf": [{"required": ["id"]}, {"required": ["account_id"]}],
+                        "properties": {"id": UUID, "account_id": ACCOUNT_ID}},
+            "reauthenticated_at": {"type": "string", "format": "date-time", "description":
+                                   "when the user last proved who they are to the platform (password, passkey); "
+                                   "must be within DSR_PORTAL_REAUTH_SECONDS (default 300)"}}})["content"],
+        errors=("404", "422"),
+        description="404: no subject with that identifier. 422: the re-authentication is too old or in the future, "
+                    "or the subject was erased.")},
 }
 
 

@@ -41,6 +41,7 @@ UNFOUNDED_CHOICES = [("unfounded", "Manifestly unfounded"), ("excessive", "Manif
 OUTCOME_CHOICES = [(Outcome.COMPLIED_FULL.value, Outcome.COMPLIED_FULL.label),
                    (Outcome.COMPLIED_PARTIAL.value, Outcome.COMPLIED_PARTIAL.label)]
 QUEUE_COLUMNS = ("id", "reference", "kind", "regimes", "state", "received_at", "due_on", "due_rule", "due_regime",
+                 "intake", "filed_by",
                  "assignee__id", "assignee__username", "assignee__first_name", "assignee__last_name")
 
 
@@ -350,6 +351,9 @@ def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "refusal_ground_label": getattr(workflow.GROUNDS_BY_CODE.get(case.refusal_ground), "label",
                                         case.refusal_ground),
     }
+    from dsr.views import portal_console  # the portal's panel (issue 11)
+
+    ctx.update(portal_console.case_context(case))
     return render(request, "staff/case.html", ctx)
 
 
