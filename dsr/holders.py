@@ -18,15 +18,19 @@ from django.db.models import Count
 from dsr.models import (
     Case,
     CaseMessage,
+    Complaint,
     Consent,
     DataItem,
     Holding,
+    ItemHash,
+    Notifier,
     OutboundMessage,
     PortalFiling,
     PortalPass,
     SigninRequest,
     Subject,
     SubjectKey,
+    Takedown,
 )
 
 
@@ -75,6 +79,28 @@ def _erase_portal(subject: Subject, ctx: Any = None) -> dict[str, int]:
     from dsr import portal
 
     return portal.erase_subject_records(subject)
+def _describe_hashes(subject: Subject) -> dict[str, int]:
+    return {"perceptual_hashes": ItemHash.objects.filter(item__holders__subject=subject,
+                                                         item__purged_at__isnull=True).count()}
+
+
+def _describe_takedowns(subject: Subject) -> dict[str, int]:
+    from dsr import takedowns
+
+    return takedowns.describe_for_subject(subject)
+
+
+def _erase_hashes(subject: Subject, ctx: Any = None) -> dict[str, int]:
+    """After the vault's erase: the hashes of items whose content is gone (the subject's among them)."""
+    from dsr import copies
+
+    return {"hashes_deleted": copies.purge_hashes_of_erased_items()}
+
+
+def _erase_takedowns(subject: Subject, ctx: Any = None) -> dict[str, int]:
+    from dsr import takedowns
+
+    return takedowns.erase_for_subject(subject, ctx)
 
 
 HOLDERS: tuple[Holder, ...] = (
@@ -84,6 +110,9 @@ HOLDERS: tuple[Holder, ...] = (
     # Case records are kept for accountability (CCPA §7101: 24 months) and anonymised, not deleted.
     Holder("cases", (Case, OutboundMessage), _describe_cases),
     Holder("portal", (PortalFiling, PortalPass, CaseMessage, SigninRequest), _describe_portal, erase=_erase_portal),
+    # Takedown desk (issue 13): PDQ hashes of held pictures; takedown requests, their complaints and notifiers.
+    Holder("perceptual_hashes", (ItemHash,), _describe_hashes, erase=_erase_hashes),
+    Holder("takedowns", (Takedown, Complaint, Notifier), _describe_takedowns, erase=_erase_takedowns),
 )
 
 

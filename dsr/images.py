@@ -25,8 +25,9 @@ import contextlib
 import io
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -107,6 +108,9 @@ class SanitisedImage:
     extension: str
     width: int
     height: int
+    # What ``hash_pixels`` made of the clean pixels (the API passes dsr.perceptual.hash_image: a PDQ hash for the
+    # takedown desk's copy sweep and block list), so no upload is decoded twice.
+    pdq: Any = None
 
 
 @dataclass(frozen=True)
@@ -135,12 +139,15 @@ class ImageLimits:
                 raise ValueError(f"ImageLimits.{name} must be a positive integer, got {value!r}")
 
 
-def sanitise_image(fp: BinaryIO, limits: ImageLimits = ImageLimits()) -> SanitisedImage:
+def sanitise_image(
+    fp: BinaryIO, limits: ImageLimits = ImageLimits(), *, hash_pixels: Callable[[Image.Image], Any] | None = None
+) -> SanitisedImage:
     """Validate an uploaded image and return a metadata-free re-encoding of its pixels.
 
     Reads at most ``limits.max_bytes + 1`` bytes from the current position of ``fp``. The output has
     the same format as the input (JPEG, PNG or WebP), EXIF orientation applied, colours converted to
-    sRGB, and no EXIF, XMP, IPTC, ICC profile, comments or text chunks.
+    sRGB, and no EXIF, XMP, IPTC, ICC profile, comments or text chunks. ``hash_pixels``, if given, is called with
+    those clean, upright sRGB pixels and its result is kept in ``pdq``.
 
     Raises :class:`RejectedUpload` for anything that is not an acceptable photo. Raises
     :class:`RuntimeError` only if the process is misconfigured so that truncated images would be
@@ -187,6 +194,7 @@ def sanitise_image(fp: BinaryIO, limits: ImageLimits = ImageLimits()) -> Sanitis
         extension=extension,
         width=pixels.width,
         height=pixels.height,
+        pdq=hash_pixels(pixels) if hash_pixels is not None else None,
     )
 
 

@@ -24,6 +24,9 @@ SCHEDULES = {
     "dsr.purge_old_key_bytes": ("dsr.jobs.purge_old_key_bytes", "I", 60),
     # Portal (issue 11): filings whose task was lost (Redis broker, a killed worker) are processed anyway.
     "dsr.reconcile_portal_filings": ("dsr.jobs.reconcile_portal_filings", "I", 5),
+    # Takedown desk (issue 13): warnings 24 h / 4 h before an hour clock runs out; evidence periods and hashes.
+    "dsr.takedown_escalations": ("dsr.jobs.takedown_escalations", "I", 5),
+    "dsr.takedown_housekeeping": ("dsr.jobs.takedown_housekeeping", "I", 60),
 }
 
 
@@ -154,3 +157,23 @@ def reconcile_portal_filings() -> str:
     ids = list(PortalFiling.objects.filter(processed_at__isnull=True, created_at__lt=now - timedelta(minutes=3))
                .values_list("pk", flat=True)[:200])
     return f"processed={sum(1 for i in ids if portal.process_filing(str(i), now=now) != 'nothing to do')}"
+def hash_item(item_id: str) -> str:
+    """Perceptual hashes of a stored video or large picture (dsr/copies.py); safe to run twice."""
+    from dsr import copies
+
+    return copies.hash_stored_item(item_id, now=timezone.now())
+
+
+def takedown_escalations() -> str:
+    from dsr import takedowns
+
+    return f"sent={takedowns.send_escalations(now=timezone.now())}"
+
+
+def takedown_housekeeping() -> str:
+    """Evidence periods that ended (reference images shredded, requesters' words blanked) and hashes of items
+    whose content is gone."""
+    from dsr import copies, takedowns
+
+    ended = takedowns.end_evidence_periods(now=timezone.now())
+    return f"anonymised={ended} hashes_deleted={copies.purge_hashes_of_erased_items()}"

@@ -16,6 +16,8 @@ SCOPES: dict[str, str] = {
     "cases:write": "file rights requests (may create the subject named in the request)",
     "content:read": "read the decrypted content of items (photos, videos, embeddings…)",
     "portal:handoff": "hand a signed-in, just re-authenticated user to the portal (a short-lived single-use link)",
+    "takedowns:read": "read takedown requests (state, clocks, what is missing) by their number",
+    "takedowns:write": "file takedown requests (the platform's report button) and add missing elements",
     "vault:read": "read subjects, their holdings, item metadata, lineage and processing decisions",
     "vault:write": "create subjects, upload photos, register derived items, record and withdraw consent",
 }

@@ -296,6 +296,34 @@ DSR_MAX_BODY_BYTES = env_int("DSR_MAX_BODY_BYTES", 3 * 1024 * 1024)
 # Identical filings (same subject, kind, regimes, channel) within this window collapse into one open case.
 DSR_DUPLICATE_FILING_WINDOW_MINUTES = env_int("DSR_DUPLICATE_FILING_WINDOW_MINUTES", 60)
 
+# --- takedown desk (issue 13; takedown.md) ---------------------------------------------------------
+# Hour clocks: T-TIDA is 48 h by statute; T-POLICY (non-intimate depictions), T-UK48 (commencement to be
+# re-checked: a switch) and T-DSA ("timely": the platform's target) are settings. Instants are stored in UTC and
+# shown in DSR_OPERATOR_TIME_ZONE (default: the controller's zone).
+DSR_TAKEDOWN_POLICY_HOURS = env_int("DSR_TAKEDOWN_POLICY_HOURS", 48)
+DSR_TAKEDOWN_DSA = env_bool("DSR_TAKEDOWN_DSA", True)
+DSR_TAKEDOWN_DSA_HOURS = env_int("DSR_TAKEDOWN_DSA_HOURS", 72)
+DSR_TAKEDOWN_UK48 = env_bool("DSR_TAKEDOWN_UK48", True)
+DSR_TAKEDOWN_UK48_HOURS = env_int("DSR_TAKEDOWN_UK48_HOURS", 48)
+DSR_OPERATOR_TIME_ZONE = env("DSR_OPERATOR_TIME_ZONE") or None
+# PDQ: two pictures are the same at a Hamming distance up to this (Meta's guidance: about 31 of 256 bits).
+DSR_TAKEDOWN_MATCH_DISTANCE = env_int("DSR_TAKEDOWN_MATCH_DISTANCE", 31)
+# Evidence kept after a request is closed; then the reference image is shredded and the requester's words
+# and contact blanked. The complaint route stays open six months (DSA Art. 20).
+DSR_TAKEDOWN_EVIDENCE_DAYS = env_int("DSR_TAKEDOWN_EVIDENCE_DAYS", 730)
+DSR_TAKEDOWN_COMPLAINT_DAYS = env_int("DSR_TAKEDOWN_COMPLAINT_DAYS", 183)
+# DSA Art. 23: manifestly unfounded notices before a notifier may be marked abusive, and for how long.
+DSR_TAKEDOWN_ABUSE_THRESHOLD = env_int("DSR_TAKEDOWN_ABUSE_THRESHOLD", 3)
+DSR_TAKEDOWN_ABUSE_DAYS = env_int("DSR_TAKEDOWN_ABUSE_DAYS", 180)
+DSR_TAKEDOWN_REFERENCE_MAX_BYTES = env_int("DSR_TAKEDOWN_REFERENCE_MAX_BYTES", 15 * 1024 * 1024)
+# How a link to the platform names an item: regular expressions with a named group "item" (one per line).
+DSR_TAKEDOWN_LINK_PATTERNS = [p for p in (env("DSR_TAKEDOWN_LINK_PATTERNS") or
+                                          r"/(?:items?|v|p|videos?|photos?)/(?P<item>[0-9a-fA-F-]{32,36})(?:[/?#]|$)"
+                                          ).splitlines() if p.strip()]
+# Regimes of the erasure case a requester can open together with a takedown (their own face data).
+DSR_TAKEDOWN_ERASURE_REGIMES = [r.strip() for r in (env("DSR_TAKEDOWN_ERASURE_REGIMES", "eu_gdpr") or "").split(",")
+                                if r.strip()]
+
 # --- mail -----------------------------------------------------------------------------------------
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",

@@ -1,7 +1,21 @@
 from django.contrib import admin
 from django.urls import path
 
-from dsr.views import api, api_cases, apidocs, jobs, openapi, portal, portal_console, reports, signin, staff
+from dsr.views import (
+    api,
+    api_cases,
+    api_takedowns,
+    apidocs,
+    jobs,
+    openapi,
+    portal,
+    portal_console,
+    reports,
+    signin,
+    staff,
+    takedown_portal,
+    takedowns_staff,
+)
 
 urlpatterns = [
     # public portal (issue 11): file, confirm, follow — no account needed
@@ -38,6 +52,10 @@ urlpatterns = [
     path("api/v1/cases", api_cases.cases, name="api-cases"),
     path("api/v1/cases/<str:case_id>", api_cases.case_detail, name="api-case"),
     path("api/v1/portal/handoff", portal_console.api_handoff, name="api-portal-handoff"),
+    # takedown desk (issue 13): the platform's report button
+    path("api/v1/takedowns", api_takedowns.takedowns_create, name="api-takedowns"),
+    path("api/v1/takedowns/<str:number>", api_takedowns.takedown_detail, name="api-takedown"),
+    path("api/v1/takedowns/<str:number>/supplement", api_takedowns.takedown_supplement, name="api-takedown-supplement"),
     # operator console (issue 3 §5)
     path("staff/login/", signin.login_view, name="staff-login"),
     path("staff/login/verify/", signin.verify, name="staff-2fa-verify"),
@@ -78,4 +96,24 @@ urlpatterns = [
     path("staff/reports/ccpa-metrics/publish", reports.ccpa_metrics_publish, name="staff-reports-ccpa-metrics-publish"),
     path("staff/reports/ccpa-metrics.csv", reports.ccpa_metrics_csv, name="staff-reports-ccpa-metrics-csv"),
     path("staff/reports/ccpa-metrics.pdf", reports.ccpa_metrics_pdf, name="staff-reports-ccpa-metrics-pdf"),
+    # takedown desk (issue 13): public intake, the requester's status page, the complaint route; the console
+    path("takedown/", takedown_portal.intake, name="takedown-intake"),
+    path("takedown/r/<str:token>/", takedown_portal.status, name="takedown-status"),
+    path("takedown/complaint/<str:token>/", takedown_portal.complaint, name="takedown-complaint"),
+    path("staff/takedowns/", takedowns_staff.takedown_list, name="staff-takedowns"),
+    path("staff/takedowns/<uuid:takedown_id>/", takedowns_staff.takedown_detail, name="staff-takedown"),
+    path("staff/takedowns/<uuid:takedown_id>/decide", takedowns_staff.decide, name="staff-takedown-decide"),
+    path("staff/takedowns/<uuid:takedown_id>/copies", takedowns_staff.copies_action, name="staff-takedown-copies"),
+    path("staff/takedowns/<uuid:takedown_id>/sweep", takedowns_staff.sweep, name="staff-takedown-sweep"),
+    path("staff/takedowns/<uuid:takedown_id>/withdraw", takedowns_staff.withdraw, name="staff-takedown-withdraw"),
+    path("staff/takedowns/<uuid:takedown_id>/notifier", takedowns_staff.notifier_action,
+         name="staff-takedown-notifier"),
+    path("staff/takedowns/<uuid:takedown_id>/reference", takedowns_staff.reference_image,
+         name="staff-takedown-reference"),
+    path("staff/takedowns/<uuid:takedown_id>/evidence.pdf", takedowns_staff.evidence_pdf,
+         name="staff-takedown-evidence"),
+    path("staff/takedowns/complaints/<uuid:complaint_id>/decide", takedowns_staff.complaint_decide,
+         name="staff-takedown-complaint-decide"),
+    path("staff/reports/takedowns/", takedowns_staff.metrics_page, name="staff-reports-takedowns"),
+    path("staff/reports/takedowns.csv", takedowns_staff.metrics_csv, name="staff-reports-takedowns-csv"),
 ]

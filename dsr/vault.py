@@ -592,4 +592,9 @@ def processing_allowed(subject: Subject, purpose: str, *, now: datetime, item: D
             consents = consents.filter(Q(item__isnull=True) | Q(item=item)) if item else consents.filter(item=None)
             if not consents.exists():
                 reasons.append(f"no active consent from subject {person.reference} for '{purpose}'")
+    if item is not None:
+        from dsr import takedowns  # the takedown desk blocks a reported depiction while it is reviewed
+
+        if takedowns.is_blocked(item.pk):
+            reasons.append("the item is blocked while a takedown request about it is reviewed")
     return Decision(not reasons, activity.legal_basis, reasons)

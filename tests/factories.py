@@ -108,3 +108,50 @@ def derived_item(parents, *, category: str = "generated_video", now: datetime = 
                       content=content, content_type="video/mp4"),
         actor="test", now=now,
     )
+
+
+# --- pictures with structure (perceptual hashing needs more than noise: tests/test_takedowns.py) -------------
+
+
+def scene_image(width: int = 1024, height: int = 768, seed: int = 1) -> Image.Image:
+    """A photo-like picture: a gradient with blurred shapes. Noise has no structure for PDQ to keep."""
+    from PIL import ImageDraw, ImageFilter
+
+    rnd = random.Random(seed)
+    im = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    draw = ImageDraw.Draw(im)
+    for _ in range(25):
+        x0, y0 = rnd.randrange(width), rnd.randrange(height)
+        x1, y1 = x0 + rnd.randrange(40, width // 2), y0 + rnd.randrange(40, height // 2)
+        colour = tuple(rnd.randrange(256) for _ in range(3))
+        (draw.ellipse if rnd.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=colour)
+    return im.filter(ImageFilter.GaussianBlur(3))
+
+
+def reencoded(data: bytes) -> bytes:
+    """The acceptance's re-encoding of a removed photo: resized to 90 %, a 1 px border, JPEG quality 70."""
+    from PIL import ImageOps
+
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    im = im.resize((int(im.width * 0.9), int(im.height * 0.9)), Image.LANCZOS)
+    im = ImageOps.expand(im, border=1, fill="black")
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=70)
+    return buf.getvalue()
+
+
+def mp4_bytes(frames: list[Image.Image], fps: int = 10) -> bytes:
+    """A real H.264 MP4 (PyAV's bundled FFmpeg) showing ``frames`` at ``fps``."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames[0].width, frames[0].height
+        stream.pix_fmt = "yuv420p"
+        for im in frames:
+            for packet in stream.encode(av.VideoFrame.from_image(im.convert("RGB"))):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buf.getvalue()

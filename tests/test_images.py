@@ -697,7 +697,8 @@ def test_module_does_not_import_django() -> None:
             imported.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "contextlib", "io", "logging", "struct", "dataclasses", "typing", "PIL"}
+    assert imported <= {"__future__", "collections", "contextlib", "io", "logging", "struct", "dataclasses", "typing",
+                        "PIL"}
 
 
 # --------------------------------------------------------------------------------------------------

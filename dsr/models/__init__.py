@@ -16,9 +16,33 @@ from dsr.models.portal import CaseMessage, PortalFiling, PortalPass, RateCounter
 from dsr.models.register import CategoryPolicy, DataCategory, LegalBasis, ProcessingActivity, Recipient
 from dsr.models.reports import CcpaMetricsPublication
 from dsr.models.steps import RunState, Step, StepRun, StepState
+from dsr.models.takedowns import (
+    BlockedHash,
+    Complaint,
+    ItemHash,
+    Notifier,
+    ReuploadBlock,
+    Takedown,
+    TakedownClock,
+    TakedownEscalation,
+    TakedownItem,
+    TakedownNotice,
+    TakedownRemoval,
+)
 from dsr.models.vault import Consent, DataItem, Derivation, Holding, Subject, SubjectKey
 
 __all__ = [
+    "BlockedHash",
+    "Complaint",
+    "ItemHash",
+    "Notifier",
+    "ReuploadBlock",
+    "Takedown",
+    "TakedownClock",
+    "TakedownEscalation",
+    "TakedownItem",
+    "TakedownNotice",
+    "TakedownRemoval",
     "Case",
     "CaseDeadline",
     "CaseState",

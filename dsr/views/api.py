@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 
-from dsr import images, vault
+from dsr import copies, images, perceptual, takedowns, vault
 from dsr.bodylimit import MULTIPART_SLACK
 from dsr.keys import AuditKeyUnavailable, KeyRingUnavailable
 from dsr.models import Consent, DataCategory, DataItem, Holding, ProcessingActivity, Subject
@@ -235,27 +236,60 @@ def upload_photo(request: HttpRequest, subject_id: str) -> HttpResponse:
     depicted = _subject_list(request.POST.getlist("depicted"), "depicted")
     purpose = _purpose(request.POST.get("purpose"), "photo_generation")
     try:
-        clean = images.sanitise_image(upload, _image_limits())
+        clean = images.sanitise_image(upload, _image_limits(), hash_pixels=perceptual.hash_image)
     except images.RejectedUpload as exc:
         # 422, not 415: the request's media type (multipart) is right; the file in it is not acceptable.
         status = 413 if exc.code == "too_large" else 422
         raise ApiError(status, exc.code, exc.message) from exc
+    hashes = [perceptual.FrameHash(0, clean.pdq)] if clean.pdq else []
+    _refuse_blocked(request, hashes, route="photo_upload", uploader=subject)
     holders = [(subject, Holding.Role.OWNER)] + [(d, Holding.Role.DEPICTED) for d in depicted if d.pk != subject.pk]
-    item = _vault_call(
-        vault.store_item,
-        vault.NewItem(
-            category=DataCategory.PHOTO,
-            purpose=purpose,
-            holders=holders,
-            content=clean.data,
-            content_type=clean.content_type,
-            source="upload",
-            attributes={"width": clean.width, "height": clean.height, "format": clean.format},
-        ),
-        actor=actor_of(request),
-        now=request.now,
-    )
+    with transaction.atomic():
+        item = _vault_call(
+            vault.store_item,
+            vault.NewItem(
+                category=DataCategory.PHOTO,
+                purpose=purpose,
+                holders=holders,
+                content=clean.data,
+                content_type=clean.content_type,
+                source="upload",
+                attributes={"width": clean.width, "height": clean.height, "format": clean.format},
+            ),
+            actor=actor_of(request),
+            now=request.now,
+        )
+        copies.record_hashes(item, hashes, now=request.now)
     return JsonResponse(item_json(item), status=201)
+
+
+def _refuse_blocked(request: HttpRequest, hashes: list[perceptual.FrameHash], *, route: str,
+                    uploader: Subject | None) -> None:
+    """451 for content matching the takedown block list; the refusal is recorded on the takedown first."""
+    try:
+        copies.refuse_if_blocked([f.hash for f in hashes], actor=actor_of(request), now=request.now, route=route,
+                                 uploader_ref=uploader.reference if uploader else "")
+    except copies.BlockedUpload as exc:
+        raise ApiError(451, exc.code, str(exc), reason="removed_after_takedown") from exc
+
+
+def _ingest_hashes(content: Any, content_type: str) -> list[perceptual.FrameHash] | None:
+    """Hashes of a registered picture, taken now (None: hash it later in a job, or not at all). A picture the
+    hasher cannot read is stored unhashed: derived items are the platform's own output, not hostile uploads."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if content is None or kind not in perceptual.IMAGE_TYPES:
+        return None
+    if isinstance(content, bytes | bytearray):
+        data = bytes(content)
+    else:
+        if (content.size or 0) > copies.HASHABLE_INLINE_BYTES:
+            return None
+        data = content.read()
+        content.seek(0)
+    try:
+        return perceptual.hash_content(data, kind)
+    except perceptual.NotHashable:
+        return []
 
 
 @api_view({"POST"}, scope="vault:write", max_body=lambda: settings.DSR_DERIVED_MAX_BYTES + MULTIPART_SLACK)
@@ -315,21 +349,30 @@ def register_item(request: HttpRequest) -> HttpResponse:
     extra = _subject_list([str(s) for s in subjects_raw], "subjects")
     if not parents and not extra:
         raise ApiError(400, "invalid_request", "give 'derived_from' items or 'subjects'")
-    item = _vault_call(
-        vault.store_item,
-        vault.NewItem(
-            category=category,
-            purpose=purpose,
-            holders=[(s, Holding.Role.OWNER) for s in extra],
-            content=content,
-            content_type=content_type,
-            source=optional_str(fields, "source", 64) or "platform",
-            derived_from=parents,
-            attributes=attributes,
-        ),
-        actor=actor_of(request),
-        now=request.now,
-    )
+    hashes = _ingest_hashes(content, content_type)
+    if hashes:
+        _refuse_blocked(request, hashes, route="item_register", uploader=extra[0] if extra else None)
+    with transaction.atomic():
+        item = _vault_call(
+            vault.store_item,
+            vault.NewItem(
+                category=category,
+                purpose=purpose,
+                holders=[(s, Holding.Role.OWNER) for s in extra],
+                content=content,
+                content_type=content_type,
+                source=optional_str(fields, "source", 64) or "platform",
+                derived_from=parents,
+                attributes=attributes,
+            ),
+            actor=actor_of(request),
+            now=request.now,
+        )
+        if hashes:
+            copies.record_hashes(item, hashes, now=request.now)
+        elif hashes is None and content is not None and content_type.split(";")[0].strip().lower().startswith(
+                ("video/", "image/")):
+            copies.enqueue_hashing(item.pk)
     return JsonResponse(item_json(item), status=201)
 
 
@@ -357,6 +400,9 @@ def item_content(request: HttpRequest, item_id: str) -> HttpResponse:
     item = _get_item(item_id)
     if item.purged_at is not None or not item.has_content:
         raise ApiError(410, "gone", "this item has no content (deleted or never had any)")
+    if takedowns.is_blocked(item.pk):
+        raise ApiError(451, "blocked_pending_takedown", "this content is blocked while a takedown request about it "
+                       "is reviewed", reason="takedown_review")
     content_type = item.content_type or "application/octet-stream"
     stream = _vault_call(vault.open_item, item)
     if item.size <= VERIFY_BEFORE_SENDING:

@@ -219,6 +219,66 @@ SCHEMAS: dict[str, Any] = {
 }
 
 _UUIDS = {"type": "array", "items": UUID}
+# --- takedown desk (issue 13) ---
+_TD_TEXT = {"type": "string", "pattern": NO_NUL}
+_BASE64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+SCHEMAS["TakedownInput"] = {
+    "type": "object",
+    "description": "The four elements of a valid request (47 U.S.C. 223a(a)(1)(B)); any may be missing at first: "
+                   "the answer lists exactly what is missing and the clock starts when nothing is. Schema-valid "
+                   "input that cannot be used (a link that is not http(s), an address that is not one, a copy "
+                   "that is not a picture) gets 422.",
+    "properties": {
+        "signature_name": {**_line(200), "description": "typed full name: the signature"},
+        "signature_attested": {"type": "boolean", "description": "the typed name is the signature and the "
+                                                                 "statements are true"},
+        "filed_as": {"type": "string", "enum": ["individual", "authorized"]},
+        "acting_for": _line(200), "authority": {**_TD_TEXT, "maxLength": 2000},
+        "item_ids": {"type": "array", "maxItems": 20, "items": UUID},
+        "links": {"type": "array", "maxItems": 20,
+                  "items": {"type": "string", "maxLength": 2000, "pattern": "^https?://[^\\x00-\\x20\\x7f]+$",
+                            "description": "a web address on the platform (http or https)"}},
+        "location_details": {**_TD_TEXT, "maxLength": 4000},
+        "reference_image_base64": {"type": "string", "contentEncoding": "base64", "pattern": _BASE64,
+                                   "description": "a copy to match (JPEG/PNG/WebP, the body stays under the JSON "
+                                   "limit); kept only encrypted under a key of the request, shredded after the "
+                                   "evidence period"},
+        "good_faith_statement": {**_TD_TEXT, "maxLength": 4000},
+        "good_faith_confirmed": {"type": "boolean"},
+        "contact_email": EMAIL,
+        "contact_phone": _line(40),
+        "intimate": {"type": "boolean"}, "minor_suspected": {"type": "boolean"},
+        "also_erase_own_data": {"type": "boolean", "description": "also open an erasure of the requester's own "
+                                                                  "data (needs contact_email)"},
+        "idempotency_key": _line(100),
+    },
+}
+SCHEMAS["Takedown"] = {
+    "type": "object",
+    "properties": {
+        "number": {"type": "string"},
+        "state": {"type": "string", "enum": ["incomplete", "under_review", "removing", "removed", "refused",
+                                             "withdrawn"]},
+        "channel": {"type": "string", "enum": ["portal", "api"]},
+        "received_at": {"type": "string", "format": "date-time"},
+        "valid_at": {"type": ["string", "null"], "format": "date-time"},
+        "missing": {"type": "array", "items": {"type": "object", "properties": {
+            "element": {"type": "string", "enum": ["signature", "location", "good_faith", "contact"]},
+            "field": {"type": "string"}, "message": {"type": "string"}}}},
+        "intimate_claimed": {"type": "boolean"}, "minor_suspected": {"type": "boolean"},
+        "clocks": {"type": "array", "items": {"type": "object", "properties": {
+            "regime": {"type": "string", "enum": ["T-TIDA", "T-UK48", "T-POLICY", "T-DSA"]},
+            "starts_at": {"type": "string", "format": "date-time"}, "due_at": {"type": "string", "format": "date-time"},
+            "met_at": {"type": ["string", "null"], "format": "date-time"}}}},
+        "governing_due_at": {"type": ["string", "null"], "format": "date-time"},
+        "decision": {"type": ["object", "null"]},
+        "removed_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+_TD_NUMBER = {"name": "number", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": "^TD-[0-9A-F]{8}$"}}
+
+
 _MULTIPART_PHOTO = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
     "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP (anything else: 422)"},
     "depicted": {**_UUIDS, "description": "other subjects who appear in the photo"},
@@ -269,7 +329,9 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/subjects/{subject_id}/photos": {"post": op(
         "Upload a photo: format allow-list, pixel/frame/size caps, re-encoded, all metadata stripped, encrypted",
         {"201": _ref("Item")}, body=_MULTIPART_PHOTO, params=[_path_param("subject_id")],
-        errors=("409", "422", "503"), links=_ITEM_LINKS)},
+        errors=("409", "422", "451", "503"), links=_ITEM_LINKS,
+        description="451 (code takedown_block_list_match): the photo matches content removed after a takedown "
+                    "request (PDQ perceptual hash); the refusal is recorded on that request.")},
     "/api/v1/subjects/{subject_id}/holdings": {"get": op(
         "Everything held about a subject", {"200": _ref("Holdings")}, params=[_path_param("subject_id")])},
     "/api/v1/subjects/{subject_id}/processing": {"get": op(
@@ -279,7 +341,8 @@ PATHS: dict[str, dict[str, Any]] = {
                 {"name": "item", "in": "query", "required": False, "schema": UUID}], errors=("422",))},
     # --- vault: items ---
     "/api/v1/items": {"post": op("Register a derived item with its lineage", {"201": _ref("Item")},
-                                 body=_MULTIPART_ITEM, errors=("409", "422", "503"), links=_ITEM_LINKS)},
+                                 body=_MULTIPART_ITEM, errors=("409", "422", "451", "503"), links=_ITEM_LINKS,
+                                 description="451: a picture matching the takedown block list is refused.")},
     "/api/v1/items/{item_id}": {"get": op("An item's metadata", {"200": _ref("Item")},
                                           params=[_path_param("item_id")])},
     "/api/v1/items/{item_id}/content": {"get": {
@@ -287,10 +350,11 @@ PATHS: dict[str, dict[str, Any]] = {
         "parameters": [_path_param("item_id")],
         "description": "Content-Length is the plaintext size. X-Content-Integrity: verified (authenticated in full "
                        "before sending) or streamed (large items: a chunk that fails authentication cuts the "
-                       "connection, so a body shorter than Content-Length is a failed download).",
+                       "connection, so a body shorter than Content-Length is a failed download). 451 (code "
+                       "blocked_pending_takedown): blocked while a takedown request about it is reviewed.",
         "responses": {"200": {"description": "content, in the item's content type", "content": {
             t: {"schema": {"type": "string", "format": "binary"}} for t in DERIVED_CONTENT_TYPES}}, "410": ERROR,
-            "502": ERROR, "503": ERROR}}},
+            "451": ERROR, "502": ERROR, "503": ERROR}}},
     "/api/v1/items/{item_id}/derived": {"get": op(
         "Everything derived from the item, transitively",
         {"200": {"type": "object", "properties": {"item": UUID, "derived": {"type": "array", "items": _ref("Item")}}}},
@@ -328,6 +392,17 @@ PATHS: dict[str, dict[str, Any]] = {
         errors=("404", "422"),
         description="404: no subject with that identifier. 422: the re-authentication is too old or in the future, "
                     "or the subject was erased.")},
+    # --- takedown desk (issue 13) ---
+    "/api/v1/takedowns": {"post": op(
+        "File a takedown request for a depiction (the report button); a request number at once",
+        {"201": _ref("Takedown"), "200": _ref("Takedown")}, body=_json(_ref("TakedownInput"))["content"],
+        errors=("422",), links={f"{m} /api/v1/takedowns/{{number}}{tail}": {"number": "$response.body#/number"}
+                                for m, tail in (("GET", ""), ("POST", "/supplement"))})},
+    "/api/v1/takedowns/{number}": {"get": op("A takedown request's state and clocks", {"200": _ref("Takedown")},
+                                             params=[_TD_NUMBER])},
+    "/api/v1/takedowns/{number}/supplement": {"post": op(
+        "Add missing elements to an incomplete takedown request", {"200": _ref("Takedown")},
+        body=_json(_ref("TakedownInput"))["content"], params=[_TD_NUMBER], errors=("409", "422"))},
 }
 
 

@@ -176,7 +176,10 @@ def queue(request: HttpRequest) -> HttpResponse:
     for case in page.object_list:
         case.urgency_class, case.urgency_days = _urgency(case.due_on, today, at_risk_days)
         case.received_local = workflow.local_today(case.received_at)
+    from dsr.views.takedowns_staff import context_for_queue  # hour clocks above day clocks (issue 13)
+
     return render(request, "staff/queue.html", {
+        **context_for_queue(now),
         "page": page,
         "page_links": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
         "ellipsis": Paginator.ELLIPSIS,
