@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dsr', '0012_ccpa_metrics_publication'),
+        ('dsr', '0013_portal'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
