@@ -78,6 +78,9 @@ def _erase_portal(subject: Subject, ctx: Any = None) -> dict[str, int]:
     hashes, but they are verification records of the person), and the text of their case threads."""
     from dsr import portal
 
+    if ctx is not None and hasattr(ctx, "fenced"):
+        with ctx.fenced():  # a cascade worker that lost its lease commits nothing (dsr/steps.py)
+            return portal.erase_subject_records(subject)
     return portal.erase_subject_records(subject)
 def _describe_hashes(subject: Subject) -> dict[str, int]:
     return {"perceptual_hashes": ItemHash.objects.filter(item__holders__subject=subject,
