@@ -154,9 +154,19 @@ def reconcile_portal_filings() -> str:
     from dsr.models import PortalFiling
 
     now = timezone.now()
+    from dsr.models import SigninRequest
+
     ids = list(PortalFiling.objects.filter(processed_at__isnull=True, created_at__lt=now - timedelta(minutes=3))
                .values_list("pk", flat=True)[:200])
-    return f"processed={sum(1 for i in ids if portal.process_filing(str(i), now=now) != 'nothing to do')}"
+    done = sum(1 for i in ids if portal.process_filing(str(i), now=now) != "nothing to do")
+    # 'Send me a link' requests hold an address until handled: handle (and so delete) any whose task was lost.
+    stale = list(SigninRequest.objects.filter(created_at__lt=now - timedelta(minutes=3))
+                 .values_list("pk", flat=True)[:200])
+    for request_id in stale:
+        portal.send_signin(str(request_id), now=now)
+    return f"processed={done} sign-in requests={len(stale)}"
+
+
 def hash_item(item_id: str) -> str:
     """Perceptual hashes of a stored video or large picture (dsr/copies.py); safe to run twice."""
     from dsr import copies

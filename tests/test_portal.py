@@ -596,3 +596,23 @@ def test_the_portal_holder_erases_what_the_portal_keeps(jobs):
     assert counts["portal_filings"] == 1 and counts["verification_records"] >= 2 and counts["case_messages"] == 1
     assert holder.describe(subject) == {"portal_filings": 0, "verification_records": 0, "case_messages": 0}
     assert holder.erase(subject, None) == {"portal_filings": 0, "verification_records": 0, "case_messages": 0}
+
+
+def test_the_reconciler_files_what_a_lost_task_left_and_forgets_stale_sign_in_requests(settings, monkeypatch):
+    """A filing whose task was lost (Redis broker, a killed worker) still becomes a case with its one message; a
+    'send me a link' request whose task was lost does not keep the address it carries."""
+    from dsr import jobs
+    from dsr.models import SigninRequest
+
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", False)  # nothing runs inline: the tasks are "lost"
+    assert file_request(Client(), email="lost@example.com").status_code == 303
+    portal.ask_for_signin("lost@example.com", language="en", now=timezone.now())
+    assert not Case.objects.exists() and SigninRequest.objects.count() == 1
+    with time_machine.travel(timezone.now() + timedelta(minutes=4)):
+        jobs.reconcile_portal_filings()
+    assert Case.objects.filter(subject__email="lost@example.com").count() == 1
+    assert OutboundMessage.objects.filter(to="lost@example.com", template="portal_code").count() == 1
+    assert not SigninRequest.objects.exists()
+    with time_machine.travel(timezone.now() + timedelta(minutes=8)):
+        jobs.reconcile_portal_filings()  # again: nothing more
+    assert Case.objects.count() == 1 and OutboundMessage.objects.filter(template="portal_code").count() == 1
