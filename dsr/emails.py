@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from dsr.models import Case, OutboundMessage
 
@@ -32,14 +32,27 @@ def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def queue(name: str, *, to: str, context: dict[str, Any], now: datetime, case: Case | None = None) -> OutboundMessage:
-    """Render into the outbox and schedule delivery once the surrounding transaction commits."""
-    subject, text, html = render(name, context)
+    """Render into the outbox and schedule delivery once the surrounding transaction commits. A case filed on
+    the portal is written to in the language the person used there (templates marked for translation)."""
+    with translation.override(language_of(case)):
+        subject, text, html = render(name, context)
     message = OutboundMessage.objects.create(
         case=case, template=name, to=to, subject_line=subject, body_text=text, body_html=html, created_at=now
     )
     message_id = str(message.pk)
     transaction.on_commit(lambda: enqueue_delivery(message_id))
     return message
+
+
+def language_of(case: Case | None) -> str | None:
+    """The language of the portal filing behind a case; for any other case, the active language."""
+    if case is None or case.pk is None:
+        return translation.get_language()
+    from dsr.models import PortalFiling
+
+    chosen = (PortalFiling.objects.filter(case_id=case.pk).order_by("created_at")
+              .values_list("language", flat=True).first())
+    return chosen or translation.get_language()
 
 
 def enqueue_delivery(message_id: str) -> None:
