@@ -1,9 +1,11 @@
 """What notices to people say, per regime (issue 8 §6): plain law names instead of internal codes, the
 rights text of every regime of the case, and the supervisory authority of the controller's country.
 
-Pure data and functions (no Django): workflow builds the template context from them, and the templates in
-``templates/emails/`` only print what is given.  Never put a regime code (``eu_gdpr``) or a rule id
-(``G-ERA``) into a sentence for a data subject: those are for operators and the audit trail.
+Data and functions: workflow builds the template context from them, and the templates in ``templates/emails/``
+only print what is given. Sentences go through Django's gettext, so a notice is written in the language of the
+person's portal filing (English and German, issue 11); without an active translation they are the English below.
+Never put a regime code (``eu_gdpr``) or a rule id (``G-ERA``) into a sentence for a data subject: those are for
+operators and the audit trail.
 
 Sources: GDPR Art 12(3)-(4), 77, 79 [K]; UK GDPR Art 12(4), 12A, 79, DPA 2018 s.164A (complaints to the
 controller, from 19 June 2026) and s.167 [S] (legal-matrix §2.5 UK-DSR, UK-CMP); Cal. Code Regs. tit. 11
@@ -16,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 EU, UK, CCPA = "eu_gdpr", "uk_gdpr", "ccpa"
 GDPR_FAMILY = (EU, UK)
@@ -125,26 +130,27 @@ def knows_authority(country: str, subdivision: str | None = None) -> bool:
 # --- names ------------------------------------------------------------------------------------------------
 
 LAW_NAMES = {
-    EU: "the EU General Data Protection Regulation (GDPR)",
-    UK: "the UK General Data Protection Regulation (UK GDPR) and the Data Protection Act 2018",
-    CCPA: "the California Consumer Privacy Act (CCPA), as amended by the California Privacy Rights Act",
+    EU: gettext_noop("the EU General Data Protection Regulation (GDPR)"),
+    UK: gettext_noop("the UK General Data Protection Regulation (UK GDPR) and the Data Protection Act 2018"),
+    CCPA: gettext_noop("the California Consumer Privacy Act (CCPA), as amended by the California Privacy Rights Act"),
 }
-SHORT_NAMES = {EU: "EU GDPR", UK: "UK GDPR", CCPA: "CCPA"}
+SHORT_NAMES = {EU: gettext_noop("EU GDPR"), UK: gettext_noop("UK GDPR"), CCPA: gettext_noop("CCPA")}
 
 # kind -> (GDPR name, CCPA name) of the request as a person would call it
 REQUEST_NAMES: dict[str, tuple[str | None, str | None]] = {
-    "access": ("access request", "request to know"),
-    "portability": ("data portability request", None),
-    "erasure": ("erasure request", "request to delete"),
-    "rectification": ("rectification request", "request to correct"),
-    "restriction": ("request to restrict processing", None),
-    "objection": ("objection to processing", None),
-    "direct_marketing_objection": ("objection to direct marketing", None),
-    "consent_withdrawal": ("withdrawal of consent", None),
-    "automated_decision_review": ("request for human review of an automated decision", None),
-    "opt_out_sale_sharing": (None, "request to opt out of the sale or sharing of your personal information"),
-    "limit_sensitive": (None, "request to limit the use of your sensitive personal information"),
-    "complaint": ("complaint", "complaint"),
+    "access": (gettext_noop("access request"), gettext_noop("request to know")),
+    "portability": (gettext_noop("data portability request"), None),
+    "erasure": (gettext_noop("erasure request"), gettext_noop("request to delete")),
+    "rectification": (gettext_noop("rectification request"), gettext_noop("request to correct")),
+    "restriction": (gettext_noop("request to restrict processing"), None),
+    "objection": (gettext_noop("objection to processing"), None),
+    "direct_marketing_objection": (gettext_noop("objection to direct marketing"), None),
+    "consent_withdrawal": (gettext_noop("withdrawal of consent"), None),
+    "automated_decision_review": (gettext_noop("request for human review of an automated decision"), None),
+    "opt_out_sale_sharing": (None, gettext_noop(
+        "request to opt out of the sale or sharing of your personal information")),
+    "limit_sensitive": (None, gettext_noop("request to limit the use of your sensitive personal information")),
+    "complaint": (gettext_noop("complaint"), gettext_noop("complaint")),
 }
 
 
@@ -156,61 +162,57 @@ def _ordered(regimes: Iterable[str]) -> list[str]:
 def request_name(kind: str, regimes: Iterable[str]) -> str:
     """"access request", "request to know", or "access request (under the CCPA: request to know)"."""
     gdpr, ccpa = REQUEST_NAMES.get(kind, (kind.replace("_", " ") + " request", None))
+    gdpr, ccpa = (_(gdpr) if gdpr else None), (_(ccpa) if ccpa else None)
     regimes = set(regimes)
     has_gdpr, has_ccpa = bool(regimes & set(GDPR_FAMILY)), CCPA in regimes
     if has_gdpr and has_ccpa and gdpr and ccpa and gdpr != ccpa:
-        return f"{gdpr} (under the CCPA: {ccpa})"
+        return _("{gdpr} (under the CCPA: {ccpa})").format(gdpr=gdpr, ccpa=ccpa)
     if has_gdpr and gdpr:
         return gdpr
     return ccpa or gdpr or kind.replace("_", " ")
 
 
 def laws_sentence(regimes: Iterable[str]) -> str:
-    names = [LAW_NAMES[r] for r in _ordered(regimes)]
-    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"Your request is handled under {joined}."
+    names = [_(LAW_NAMES[r]) for r in _ordered(regimes)]
+    joined = names[0] if len(names) == 1 else _("{first} and {last}").format(first=", ".join(names[:-1]),
+                                                                              last=names[-1])
+    return _("Your request is handled under {laws}.").format(laws=joined)
 
 
 def date_law(regime: str, purpose: str, kind: str) -> str:
     """The provision behind a response date, in words (never a rule id)."""
     extended = purpose == "extended_response"
     if kind == "complaint":  # deadlines.py P-CMP / UK-CMP: no statutory answer period for a complaint to us
-        return ("Data Protection Act 2018, section 164A (acknowledgement within 30 days); the answer date is our own "
-                "commitment" if regime == UK else "our own commitment: no law sets a period for a complaint made to us")
+        return (_("Data Protection Act 2018, section 164A (acknowledgement within 30 days); the answer date is our "
+                  "own commitment") if regime == UK
+                else _("our own commitment: no law sets a period for a complaint made to us"))
     if regime == EU:
-        return "EU General Data Protection Regulation, Article 12(3)" + (
-            ", extended by two further months" if extended else "")
+        return _("EU General Data Protection Regulation, Article 12(3)") + (
+            _(", extended by two further months") if extended else "")
     if regime == UK:
-        return "UK General Data Protection Regulation, Articles 12(3) and 12A" + (
-            ", extended by two further months" if extended else "")
+        return _("UK General Data Protection Regulation, Articles 12(3) and 12A") + (
+            _(", extended by two further months") if extended else "")
     section = {"opt_out_sale_sharing": "§7026", "limit_sensitive": "§7027"}.get(kind, "§7021(b)")
-    return f"CCPA regulations, Cal. Code Regs. tit. 11, {section}" + (
-        ", extended by up to 45 days (90 days in total)" if extended else "")
+    return _("CCPA regulations, Cal. Code Regs. tit. 11, {section}").format(section=section) + (
+        _(", extended by up to 45 days (90 days in total)") if extended else "")
 
 
 def ground_text(label: str, ground_regimes: Iterable[str], case_regimes: Iterable[str]) -> str:
     """A refusal ground as written in a letter: its label with the law it comes from."""
+    translated = _(label)
     if set(ground_regimes) >= {EU, UK, CCPA}:
-        return label  # "other": not tied to one law
-    laws = [SHORT_NAMES[r] for r in _ordered(set(ground_regimes) & set(case_regimes))]
-    label = label.replace(" — Art. ", " — Article ")
-    return f"{label} ({' and '.join(laws)})" if laws else label
+        return translated  # "other": not tied to one law
+    laws = [_(SHORT_NAMES[r]) for r in _ordered(set(ground_regimes) & set(case_regimes))]
+    label = label.replace(" — Art. ", " — Article ") if translated == label else translated
+    return f"{label} ({_(' and ').join(laws)})" if laws else label
 
 
 # --- rights -------------------------------------------------------------------------------------------------
 
 
-def _eu_complaint(authority: Authority) -> str:
-    return (f"you may lodge a complaint with a supervisory authority, in particular in the EU Member State where you "
-            f"live or work or where the alleged infringement took place (Article 77); our lead supervisory authority "
-            f"is {authority.text()}")
-
-
-def _uk_complaint(today: date) -> str:
-    own = (" You may also complain to us first (Data Protection Act 2018, section 164A): we acknowledge complaints "
-           "within 30 days." if today >= UK_CMP_FROM else "")
-    return (f"you may complain to the {ICO.text()}, and you may apply to a court to enforce your rights (UK GDPR "
-            f"Article 79; Data Protection Act 2018, section 167).{own}")
+def _uk_own(today: date) -> str:
+    return (_(" You may also complain to us first (Data Protection Act 2018, section 164A): we acknowledge complaints "
+              "within 30 days.") if today >= UK_CMP_FROM else "")
 
 
 def refusal_rights(regimes: Iterable[str], *, authority: Authority, today: date) -> list[str]:
@@ -219,15 +221,20 @@ def refusal_rights(regimes: Iterable[str], *, authority: Authority, today: date)
     out = []
     for r in _ordered(regimes):
         if r == EU:
-            out.append("Under the EU General Data Protection Regulation (Article 12(4)) " + _eu_complaint(authority)
-                       + ", and you may seek a judicial remedy before the courts (Article 79).")
+            out.append(_("Under the EU General Data Protection Regulation (Article 12(4)) you may lodge a complaint "
+                         "with a supervisory authority, in particular in the EU Member State where you live or work "
+                         "or where the alleged infringement took place (Article 77); our lead supervisory authority "
+                         "is {authority}, and you may seek a judicial remedy before the courts (Article 79)."
+                         ).format(authority=authority.text()))
         elif r == UK:
-            out.append("Under the UK General Data Protection Regulation (Article 12(4)) " + _uk_complaint(today))
+            out.append(_("Under the UK General Data Protection Regulation (Article 12(4)) you may complain to the "
+                         "{ico}, and you may apply to a court to enforce your rights (UK GDPR Article 79; Data "
+                         "Protection Act 2018, section 167).").format(ico=ICO.text()) + _uk_own(today))
         else:
-            out.append(f"Under the California Consumer Privacy Act we have given the basis of our decision above. You "
-                       f"may file a complaint with the {CPPA.text()} or contact the {CALIFORNIA_AG.text()}. We keep a "
-                       "record of your request and our response for at least 24 months (Cal. Code Regs. tit. 11, "
-                       "§7101).")
+            out.append(_("Under the California Consumer Privacy Act we have given the basis of our decision above. "
+                         "You may file a complaint with the {cppa} or contact the {ag}. We keep a record of your "
+                         "request and our response for at least 24 months (Cal. Code Regs. tit. 11, §7101)."
+                         ).format(cppa=CPPA.text(), ag=CALIFORNIA_AG.text()))
     return out
 
 
@@ -236,16 +243,20 @@ def extension_rights(regimes: Iterable[str], *, authority: Authority, today: dat
     out = []
     for r in _ordered(regimes):
         if r == EU:
-            out.append("The EU General Data Protection Regulation (Article 12(3)) allows two further months where "
-                       "necessary, taking into account the complexity and number of requests. If you disagree, "
-                       + _eu_complaint(authority) + ".")
+            out.append(_("The EU General Data Protection Regulation (Article 12(3)) allows two further months where "
+                         "necessary, taking into account the complexity and number of requests. If you disagree, "
+                         "you may lodge a complaint with a supervisory authority, in particular in the EU Member "
+                         "State where you live or work or where the alleged infringement took place (Article 77); "
+                         "our lead supervisory authority is {authority}.").format(authority=authority.text()))
         elif r == UK:
-            out.append("The UK General Data Protection Regulation (Articles 12(3) and 12A) allows two further months "
-                       "where necessary, taking into account the complexity and number of requests. If you "
-                       "disagree, " + _uk_complaint(today))
+            out.append(_("The UK General Data Protection Regulation (Articles 12(3) and 12A) allows two further months "
+                         "where necessary, taking into account the complexity and number of requests. If you "
+                         "disagree, you may complain to the {ico}, and you may apply to a court to enforce your "
+                         "rights (UK GDPR Article 79; Data Protection Act 2018, section 167)."
+                         ).format(ico=ICO.text()) + _uk_own(today))
         else:
-            out.append("The CCPA regulations (Cal. Code Regs. tit. 11, §7021(b)) allow up to 45 further days, 90 days "
-                       "in total, where reasonably necessary.")
+            out.append(_("The CCPA regulations (Cal. Code Regs. tit. 11, §7021(b)) allow up to 45 further days, 90 "
+                         "days in total, where reasonably necessary."))
     return out
 
 
@@ -254,8 +265,9 @@ def acknowledgement_lines(regimes: Iterable[str], kind: str) -> list[str]:
     out = []
     regimes = _ordered(regimes)
     if CCPA in regimes and kind in ("opt_out_sale_sharing", "limit_sensitive"):
-        out.append("We do not ask you to prove who you are for this request (Cal. Code Regs. tit. 11, §§7026, 7027).")
+        out.append(_("We do not ask you to prove who you are for this request (Cal. Code Regs. tit. 11, §§7026, "
+                     "7027)."))
     if CCPA in regimes and kind in ("access", "erasure", "rectification"):
-        out.append("Under the CCPA we confirm receipt within 10 business days and answer within 45 calendar days, "
-                   "or tell you within that time if we need up to 45 more (Cal. Code Regs. tit. 11, §7021).")
+        out.append(_("Under the CCPA we confirm receipt within 10 business days and answer within 45 calendar days, "
+                     "or tell you within that time if we need up to 45 more (Cal. Code Regs. tit. 11, §7021)."))
     return out

@@ -17,6 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from dsr import audit, calendars, deadlines, emails, notices
 from dsr.deadlines import ClockOptions, DueDate, Kind, Purpose, Regime
@@ -94,34 +96,40 @@ class Ground:
 
 _ALL = frozenset(Regime)
 REFUSAL_GROUNDS: tuple[Ground, ...] = (
-    Ground("art12_5_unfounded", "Manifestly unfounded — Art. 12(5)", GDPR_REGIMES),
-    Ground("art12_5_excessive", "Manifestly excessive (repetitive) — Art. 12(5)", GDPR_REGIMES),
-    Ground("art11_2_cannot_identify", "Cannot identify the data subject — Art. 11(2), 12(2)", GDPR_REGIMES),
-    Ground("art17_3_a_expression", "Freedom of expression and information — Art. 17(3)(a)", GDPR_REGIMES,
+    Ground("art12_5_unfounded", gettext_noop("Manifestly unfounded — Art. 12(5)"), GDPR_REGIMES),
+    Ground("art12_5_excessive", gettext_noop("Manifestly excessive (repetitive) — Art. 12(5)"), GDPR_REGIMES),
+    Ground("art11_2_cannot_identify", gettext_noop("Cannot identify the data subject — Art. 11(2), 12(2)"),
+           GDPR_REGIMES),
+    Ground("art17_3_a_expression", gettext_noop("Freedom of expression and information — Art. 17(3)(a)"), GDPR_REGIMES,
            frozenset({Kind.ERASURE})),
-    Ground("art17_3_b_legal_obligation", "Legal obligation / public task — Art. 17(3)(b)", GDPR_REGIMES,
+    Ground("art17_3_b_legal_obligation", gettext_noop("Legal obligation / public task — Art. 17(3)(b)"), GDPR_REGIMES,
            frozenset({Kind.ERASURE})),
-    Ground("art17_3_c_public_health", "Public health — Art. 17(3)(c)", GDPR_REGIMES, frozenset({Kind.ERASURE})),
-    Ground("art17_3_d_archiving", "Archiving, research or statistics — Art. 17(3)(d)", GDPR_REGIMES,
-           frozenset({Kind.ERASURE})),
-    Ground("art17_3_e_legal_claims", "Establishment, exercise or defence of legal claims — Art. 17(3)(e)",
+    Ground("art17_3_c_public_health", gettext_noop("Public health — Art. 17(3)(c)"),
            GDPR_REGIMES, frozenset({Kind.ERASURE})),
-    Ground("art21_1_compelling_grounds", "Compelling legitimate grounds override — Art. 21(1)", GDPR_REGIMES,
+    Ground("art17_3_d_archiving", gettext_noop("Archiving, research or statistics — Art. 17(3)(d)"), GDPR_REGIMES,
+           frozenset({Kind.ERASURE})),
+    Ground("art17_3_e_legal_claims", gettext_noop("Establishment, exercise or defence of legal claims — Art. 17(3)(e)"),
+           GDPR_REGIMES, frozenset({Kind.ERASURE})),
+    Ground("art21_1_compelling_grounds", gettext_noop("Compelling legitimate grounds override — Art. 21(1)"),
+           GDPR_REGIMES,
            frozenset({Kind.OBJECTION})),
-    Ground("art20_not_applicable", "Portability does not apply (basis not consent/contract) — Art. 20(1)",
+    Ground("art20_not_applicable", gettext_noop("Portability does not apply (basis not consent/contract) — Art. 20(1)"),
            GDPR_REGIMES, frozenset({Kind.PORTABILITY})),
-    Ground("art15_4_rights_of_others", "Would adversely affect the rights of others — Art. 15(4)/20(4)",
+    Ground("art15_4_rights_of_others", gettext_noop("Would adversely affect the rights of others — Art. 15(4)/20(4)"),
            GDPR_REGIMES, frozenset({Kind.ACCESS, Kind.PORTABILITY})),
-    Ground("art23_restriction", "Restriction under Union or Member State law — Art. 23", GDPR_REGIMES),
-    Ground("ccpa_unverifiable", "Identity could not be verified — §7022(a)/§7024(a)", frozenset({Regime.CCPA}),
+    Ground("art23_restriction", gettext_noop("Restriction under Union or Member State law — Art. 23"), GDPR_REGIMES),
+    Ground("ccpa_unverifiable", gettext_noop("Identity could not be verified — §7022(a)/§7024(a)"),
+           frozenset({Regime.CCPA}),
            frozenset({Kind.ACCESS, Kind.ERASURE, Kind.RECTIFICATION})),
-    Ground("ccpa_not_consumer", "Not made by a consumer or an authorized agent — §7063", frozenset({Regime.CCPA})),
-    Ground("ccpa_exempt", "Exempt information — Civ. Code §1798.145", frozenset({Regime.CCPA})),
-    Ground("ccpa_unfounded_excessive", "Manifestly unfounded or excessive — Civ. Code §1798.145(h)",
+    Ground("ccpa_not_consumer", gettext_noop("Not made by a consumer or an authorized agent — §7063"),
            frozenset({Regime.CCPA})),
-    Ground("ccpa_fraud", "Documented good-faith belief of fraud — §7026(e)/§7027(h)", frozenset({Regime.CCPA}),
+    Ground("ccpa_exempt", gettext_noop("Exempt information — Civ. Code §1798.145"), frozenset({Regime.CCPA})),
+    Ground("ccpa_unfounded_excessive", gettext_noop("Manifestly unfounded or excessive — Civ. Code §1798.145(h)"),
+           frozenset({Regime.CCPA})),
+    Ground("ccpa_fraud", gettext_noop("Documented good-faith belief of fraud — §7026(e)/§7027(h)"),
+           frozenset({Regime.CCPA}),
            frozenset({Kind.OPT_OUT_SALE_SHARING, Kind.LIMIT_SENSITIVE})),
-    Ground("other", "Other ground (explained in the reason)", _ALL),
+    Ground("other", gettext_noop("Other ground (explained in the reason)"), _ALL),
 )
 GROUNDS_BY_CODE = {g.code: g for g in REFUSAL_GROUNDS}
 
@@ -231,7 +239,13 @@ def supervisory_authority() -> notices.Authority:
 
 def _notice_context(case: Case, *, now: datetime, ground: Ground | None = None, **extra: Any) -> dict[str, Any]:
     """Everything a notice prints, in words a person understands: the request's name, each response date
-    with the provision behind it, and the rights text of every regime of the case (issue 8 §6)."""
+    with the provision behind it, and the rights text of every regime of the case (issue 8 §6) — in the
+    language the person used on the portal, if they filed there (issue 11)."""
+    with translation.override(emails.language_of(case)):
+        return _notice_words(case, now=now, ground=ground, **extra)
+
+
+def _notice_words(case: Case, *, now: datetime, ground: Ground | None = None, **extra: Any) -> dict[str, Any]:
     rows = current_deadlines(case)
     response = [r for r in rows if r.purpose in (Purpose.RESPONSE, Purpose.EXTENDED_RESPONSE)]
     authority = supervisory_authority()

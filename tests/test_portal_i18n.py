@@ -76,3 +76,34 @@ def test_a_german_form_error_is_german():
     response = Client(HTTP_ACCEPT_LANGUAGE="de").post("/", form(email="kaputt", choice=None))
     page = response.content.decode()
     assert "Bitte prüfen Sie Folgendes" in page and "Wählen Sie, was wir für Sie tun sollen." in page
+
+
+@pytest.mark.django_db
+def test_a_german_filers_notices_from_the_workflow_are_in_german_too(django_capture_on_commit_callbacks):
+    """Extension and refusal notices of a case filed in German are written in German, with the German rights text
+    (issue 11: 'the notices too')."""
+    from django.utils import timezone
+
+    from dsr import workflow
+    from dsr.models import Case
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="de")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/", form(choice="access", email="hans@example.de", country="DE"))
+    case = Case.objects.get()
+    workflow.extend_case(case, reason="Wir müssen drei Speichersysteme durchsuchen.", actor="t", now=timezone.now())
+    notice = OutboundMessage.objects.get(template="extension_notice")
+    assert notice.subject_line.startswith("Wir brauchen mehr Zeit für Ihre Anfrage")
+    assert "Wir verlängern die Frist" in notice.body_text and "Datenschutz-Grundverordnung der EU" in notice.body_text
+    assert "federführende Aufsichtsbehörde" in notice.body_text
+    workflow.refuse_case(case, ground="art15_4_rights_of_others", reason="Die Fotos zeigen vor allem andere Menschen.",
+                         actor="t", now=timezone.now())
+    refusal = OutboundMessage.objects.get(template="refusal")
+    assert "nicht nachkommen" in refusal.body_text and "Würde die Rechte anderer beeinträchtigen" in refusal.body_text
+    assert "Ihre Rechte:" in refusal.body_text
+    # An English filer's notices stay English.
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post("/", form(choice="access", email="jane@example.com", country="IE"))
+    other = Case.objects.get(subject__email="jane@example.com")
+    workflow.extend_case(other, reason="We must search three storage systems.", actor="t", now=timezone.now())
+    assert OutboundMessage.objects.get(template="extension_notice", case=other).body_text.startswith("Hello,")
