@@ -279,6 +279,7 @@ def test_an_upload_matching_the_block_list_is_refused_451_and_recorded_and_an_un
 def test_anyone_can_file_on_the_portal_and_add_what_is_missing_through_the_private_link(api):
     p = build_platform(api)
     c = Client(enforce_csrf_checks=False)
+    assert 'href="/takedown/"' in c.get("/").content.decode()  # from the portal's home page
     assert "I appear in a photo or video and did not agree" in c.get("/takedown/").content.decode()
     with time_machine.travel(T0, tick=False):
         r = c.post("/takedown/", {"filed_as": "individual", "link": f"https://platform.example/v/{p.video}",
