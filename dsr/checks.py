@@ -172,3 +172,14 @@ def supervisory_authority_known(app_configs: Any = None, **kwargs: Any) -> list:
                     + (" without its Land" if settings.DSR_CONTROLLER_COUNTRY == "DE" else ""),
                     hint="set DSR_CONTROLLER_SUBDIVISION (the German Land, e.g. BY) or DSR_SUPERVISORY_AUTHORITY",
                     id="dsr.W081")]
+
+
+@register()
+def export_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    """Issue 10: the recorded choice for face-embedding values and a positive download window."""
+    errors = []
+    if settings.DSR_EXPORT_EMBEDDING_VALUES not in ("describe", "include"):
+        errors.append(Error("DSR_EXPORT_EMBEDDING_VALUES must be 'describe' or 'include'", id="dsr.E101"))
+    if settings.DSR_EXPORT_EXPIRY_DAYS < 1:
+        errors.append(Error("DSR_EXPORT_EXPIRY_DAYS must be at least 1", id="dsr.E102"))
+    return errors

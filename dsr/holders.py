@@ -21,6 +21,7 @@ from dsr.models import (
     Complaint,
     Consent,
     DataItem,
+    ExportPackage,
     Holding,
     ItemHash,
     Notifier,
@@ -41,6 +42,8 @@ class Holder:
     describe: Callable[[Subject], dict[str, int]]
     # interfaces.md: the erasure cascade calls erase(subject, ctx) -> counts; exports call export.
     erase: Callable[[Subject, Any], dict[str, int]] | None = None
+    # The access package reads the core holders (identity, vault, consents, cases) itself
+    # (dsr/export_content.py); ``export`` is the hook for what other holders add to it.
     export: Callable[..., Any] | None = None
 
 
@@ -104,6 +107,16 @@ def _erase_takedowns(subject: Subject, ctx: Any = None) -> dict[str, int]:
     from dsr import takedowns
 
     return takedowns.erase_for_subject(subject, ctx)
+def _describe_exports(subject: Subject) -> dict[str, int]:
+    from dsr import exports
+
+    return exports.describe_packages(subject)
+
+
+def _erase_exports(subject: Subject, ctx: Any = None) -> dict[str, int]:
+    from dsr import exports  # imported late: it pulls in the PDF renderer
+
+    return exports.erase_packages(subject, ctx)
 
 
 HOLDERS: tuple[Holder, ...] = (
@@ -116,6 +129,8 @@ HOLDERS: tuple[Holder, ...] = (
     # Takedown desk (issue 13): PDQ hashes of held pictures; takedown requests, their complaints and notifiers.
     Holder("perceptual_hashes", (ItemHash,), _describe_hashes, erase=_erase_hashes),
     Holder("takedowns", (Takedown, Complaint, Notifier), _describe_takedowns, erase=_erase_takedowns),
+    # Access/portability packages: sealed under the subject's key, deleted (blob and row) on erasure.
+    Holder("exports", (ExportPackage,), _describe_exports, erase=_erase_exports),
 )
 
 

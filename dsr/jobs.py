@@ -27,6 +27,7 @@ SCHEDULES = {
     # Takedown desk (issue 13): warnings 24 h / 4 h before an hour clock runs out; evidence periods and hashes.
     "dsr.takedown_escalations": ("dsr.jobs.takedown_escalations", "I", 5),
     "dsr.takedown_housekeeping": ("dsr.jobs.takedown_housekeeping", "I", 60),
+    "dsr.expire_exports": ("dsr.jobs.expire_exports", "I", 15),
 }
 
 
@@ -57,6 +58,13 @@ def verify_audit() -> str:
 
     report = audit.verify_and_alert(now=timezone.now())
     return f"intact events={report.events}" if report.intact else f"BROKEN problems={len(report.findings)}"
+def expire_exports() -> str:
+    """Delete access/portability packages past their download window (issue 10)."""
+    from dsr import exports
+
+    return f"expired={exports.expire_packages(now=timezone.now())}"
+
+
 def advance_run(run_id: str) -> str:
     """Run whatever steps of a durable run can run now (dsr/steps.py). Delivered twice? Harmless."""
     from dsr import steps

@@ -19,7 +19,7 @@ from itertools import islice
 from django.db import transaction
 
 from dsr import audit, storage
-from dsr.models import DataItem
+from dsr.models import DataItem, ExportPackage
 
 DEFAULT_GRACE = timedelta(hours=1)
 
@@ -42,6 +42,7 @@ def sweep_orphan_blobs(*, now: datetime, actor: str, grace: timedelta = DEFAULT_
         if not old:
             continue
         referenced = set(DataItem.objects.filter(blob_name__in=old).values_list("blob_name", flat=True))
+        referenced |= set(ExportPackage.objects.filter(blob_name__in=old).values_list("blob_name", flat=True))
         for name in old:
             if name not in referenced:
                 storage.delete_blob(name)

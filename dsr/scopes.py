@@ -15,6 +15,7 @@ SCOPES: dict[str, str] = {
     "cases:read": "read rights requests (cases) and their due dates",
     "cases:write": "file rights requests (may create the subject named in the request)",
     "content:read": "read the decrypted content of items (photos, videos, embeddings…)",
+    "exports:read": "download a case's finished access or portability package (the subject's whole data)",
     "portal:handoff": "hand a signed-in, just re-authenticated user to the portal (a short-lived single-use link)",
     "takedowns:read": "read takedown requests (state, clocks, what is missing) by their number",
     "takedowns:write": "file takedown requests (the platform's report button) and add missing elements",

@@ -281,6 +281,19 @@ DSR_DPO_CONTACT = env("DSR_DPO_CONTACT", "dpo@example.com")
 # Unset: the lead authority of DSR_CONTROLLER_COUNTRY (and German Land) from the table in dsr/notices.py.
 DSR_SUPERVISORY_AUTHORITY = env("DSR_SUPERVISORY_AUTHORITY", "")
 
+# --- exports (issue 10): access and portability packages ------------------------------------------
+DSR_EXPORT_EXPIRY_DAYS = env_int("DSR_EXPORT_EXPIRY_DAYS", 7)  # a ready package is deleted this long after
+# GDPR access: "describe" face embeddings (default) or "include" their values; never included under the CCPA.
+DSR_EXPORT_EMBEDDING_VALUES = env("DSR_EXPORT_EMBEDDING_VALUES", "describe")
+# What the completion notice says about getting the package (never an attachment, never a secret link).
+DSR_EXPORT_DOWNLOAD_HINT = env(
+    "DSR_EXPORT_DOWNLOAD_HINT",
+    "sign in to your account and open Settings → Privacy → Download your data.",
+)
+DSR_EXPORT_DOWNLOAD_URL = env("DSR_EXPORT_DOWNLOAD_URL", "")  # optional: the page where signed-in users find it
+# Cap a build's read rate (bytes/s; 0 = no cap) so a large export does not starve shared storage.
+DSR_EXPORT_MAX_BYTES_PER_SECOND = env_int("DSR_EXPORT_MAX_BYTES_PER_SECOND", 0)
+
 # --- uploads (security.md "Uploads") -------------------------------------------------------------
 DSR_UPLOAD_MAX_BYTES = env_int("DSR_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
 DSR_UPLOAD_MAX_PIXELS = env_int("DSR_UPLOAD_MAX_PIXELS", 40_000_000)

@@ -138,7 +138,7 @@ def _open_new_local(store: FileSystemStorage, name: str) -> int:
 
 
 def _write_local(
-    store: FileSystemStorage, key: bytes, reader: _CountingReader, *, aad: bytes, chunk_size: int
+    store: FileSystemStorage, key: bytes, reader: _CountingReader, *, aad: bytes, chunk_size: int, name: str | None
 ) -> Written:
     """Local files: seal straight into the blob's final path.
 
@@ -150,7 +150,7 @@ def _write_local(
     cost 0.3-1.7 ms per upload (measured on 1-8 MiB files). If sealing fails, the partial file is removed
     before the error propagates; a process killed mid-write leaves an unreferenced file that the orphan
     sweep (dsr/orphans.py) deletes."""
-    name = new_blob_name()
+    name = name or new_blob_name()
     fd = _open_new_local(store, name)
     try:
         with open(fd, "wb", closefd=True) as dst:  # buffered: write() never returns short
@@ -162,25 +162,30 @@ def _write_local(
     return Written(name=name, plain_size=reader.size, stored_size=stored)
 
 
-def _write_via_storage(store: Storage, key: bytes, reader: _CountingReader, *, aad: bytes, chunk_size: int) -> Written:
+def _write_via_storage(
+    store: Storage, key: bytes, reader: _CountingReader, *, aad: bytes, chunk_size: int, name: str | None
+) -> Written:
     """Any other backend (S3-compatible object storage): seal into a private temporary file, then hand it
-    to ``Storage.save``, which uploads it. Only ciphertext leaves the process."""
-    with tempfile.NamedTemporaryFile(prefix="dsr-seal-") as tmp:
+    to ``Storage.save``, which uploads it. Only ciphertext leaves the process. The temporary file has no
+    name where the OS allows it (O_TMPFILE), so a process killed mid-way leaves nothing behind."""
+    with tempfile.TemporaryFile(prefix="dsr-seal-") as tmp:
         # No fsync: this copy is scratch; the object store acknowledges the upload once it is durable.
         stored = _seal_into(key, reader, tmp, aad=aad, chunk_size=chunk_size, durable=False)  # type: ignore[arg-type]
         tmp.seek(0)
-        name = store.save(new_blob_name(), File(tmp))
+        name = store.save(name or new_blob_name(), File(tmp, name=name or "blob"))
     return Written(name=name, plain_size=reader.size, stored_size=stored)
 
 
-def write_sealed(key: bytes, src: BinaryIO, *, aad: bytes) -> Written:
-    """Seal ``src`` into a new blob with a random name; the bytes are durable when this returns."""
+def write_sealed(key: bytes, src: BinaryIO, *, aad: bytes, name: str | None = None) -> Written:
+    """Seal ``src`` into a new blob; the bytes are durable when this returns. ``name`` (from
+    ``new_blob_name``) lets a caller record the name before writing, so a killed writer's file is known;
+    by default a fresh random name is used."""
     store = blob_storage()
     chunk_size = _chunk_size_for(src)
     reader = _CountingReader(src)
     if isinstance(store, FileSystemStorage):
-        return _write_local(store, key, reader, aad=aad, chunk_size=chunk_size)
-    return _write_via_storage(store, key, reader, aad=aad, chunk_size=chunk_size)
+        return _write_local(store, key, reader, aad=aad, chunk_size=chunk_size, name=name)
+    return _write_via_storage(store, key, reader, aad=aad, chunk_size=chunk_size, name=name)
 
 
 def read_sealed(key: bytes, name: str, *, aad: bytes) -> Iterator[bytes]:

@@ -4,6 +4,7 @@ from django.urls import path
 from dsr.views import (
     api,
     api_cases,
+    api_exports,
     api_takedowns,
     apidocs,
     jobs,
@@ -11,8 +12,10 @@ from dsr.views import (
     portal,
     portal_console,
     reports,
+    schemas,
     signin,
     staff,
+    staff_exports,
     takedown_portal,
     takedowns_staff,
 )
@@ -56,6 +59,9 @@ urlpatterns = [
     path("api/v1/takedowns", api_takedowns.takedowns_create, name="api-takedowns"),
     path("api/v1/takedowns/<str:number>", api_takedowns.takedown_detail, name="api-takedown"),
     path("api/v1/takedowns/<str:number>/supplement", api_takedowns.takedown_supplement, name="api-takedown-supplement"),
+    path("api/v1/cases/<str:case_id>/package", api_exports.case_package, name="api-case-package"),
+    # the access package's JSON schemas, at a stable URL (issue 10)
+    path("schemas/export/v1/<slug:name>.schema.json", schemas.export_schema, name="export-schema"),
     # operator console (issue 3 §5)
     path("staff/login/", signin.login_view, name="staff-login"),
     path("staff/login/verify/", signin.verify, name="staff-2fa-verify"),
@@ -84,6 +90,8 @@ urlpatterns = [
     path("staff/cases/<uuid:case_id>/message", portal_console.case_message, name="staff-case-message"),
     path("staff/cases/<uuid:case_id>/regimes", portal_console.case_regimes, name="staff-case-regimes"),
     path("staff/filings/<uuid:filing_id>/mandate", portal_console.filing_mandate, name="staff-filing-mandate"),
+    path("staff/cases/<uuid:case_id>/export", staff_exports.case_export, name="staff-case-export"),
+    path("staff/cases/<uuid:case_id>/package", staff_exports.case_package, name="staff-case-package"),
     # durable jobs (dsr/steps.py)
     path("staff/jobs/", jobs.job_list, name="staff-jobs"),
     path("staff/jobs/<uuid:run_id>/", jobs.job_detail, name="staff-job"),

@@ -835,6 +835,10 @@ def complete_case(case: Case, *, outcome: str = Outcome.COMPLIED_FULL, note: str
             raise WorkflowError("verify the requester's identity first"
                                 + (" (or have a forced erasure approved by a second person)"
                                    if kind == Kind.ERASURE else ""))
+        if kind in (Kind.ACCESS, Kind.PORTABILITY):
+            # issue 10: the subject gets the report and the data, so the export completes these cases
+            raise WorkflowError("access and portability requests complete when their package is ready: "
+                                "start the export")
         case.state, case.outcome = CaseState.COMPLETED, outcome
         case.refusal_reason = note if outcome == Outcome.COMPLIED_PARTIAL else ""
         case.refusal_ground = (ground or "other") if outcome == Outcome.COMPLIED_PARTIAL else ""

@@ -137,7 +137,7 @@ ENDPOINTS = [
              event="case.marked_unfounded", changed=lambda c, u: c.unfounded == "excessive"),
     Endpoint("staff-case-refuse", data=lambda u: {"ground": "other", "reason": "Explained in the letter"},
              event="case.refused", changed=lambda c, u: c.state == CaseState.REFUSED),
-    Endpoint("staff-case-complete", setup=_verify, data=lambda u: {"outcome": "complied_full"},
+    Endpoint("staff-case-complete", kind="rectification", setup=_verify, data=lambda u: {"outcome": "complied_full"},
              event="case.completed", changed=lambda c, u: c.state == CaseState.COMPLETED),
     Endpoint("staff-case-cancel", data=lambda u: {"reason": "Withdrawn by the requester"}, event="case.cancelled",
              changed=lambda c, u: c.state == CaseState.CANCELLED),

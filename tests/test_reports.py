@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 from pypdf import PdfReader
 
-from dsr import workflow
+from dsr import exports, steps, workflow
 from dsr.models import Case, CcpaMetricsPublication, Channel, Event, FiledBy, Outcome
 from dsr.pdf import LocalOnlyFetcher, RemoteFetchRefused, render_pdf
 from dsr.reports import LOG_COLUMNS, ReportError, ccpa_metrics, ccpa_request_log, publish_ccpa_metrics
@@ -118,6 +118,13 @@ def year_2025(dpo: User) -> dict[str, Case]:
         workflow.verify_identity(case, method=method, actor=dpo, now=when)
 
     def complete(case: Case, when: datetime, outcome: str = Outcome.COMPLIED_FULL, note: str = "") -> Case:
+        if case.kind == "access":  # issue 10: the export completes a request to know when its package is ready
+            with time_machine.travel(when, tick=False):
+                run = exports.start_export(case, actor=dpo, now=when, withheld_note=note)
+                steps.advance(run.pk)
+            case.refresh_from_db()
+            assert case.outcome == outcome
+            return case
         return workflow.complete_case(case, outcome=outcome, note=note, actor=dpo, now=when)
 
     def refuse(case: Case, when: datetime, ground: str, reason: str) -> Case:
@@ -599,14 +606,16 @@ def test_a_partial_compliance_counts_as_denied_in_part_by_its_recorded_ground(db
     case, _ = workflow.submit_case(kind="access", regimes=["ccpa"], subject=subject, received_at=utc(2025, 5, 1),
                                    actor="t", now=utc(2025, 5, 1))
     workflow.verify_identity(case, method="data_points_2", actor=dpo, now=utc(2025, 5, 2))
-    with pytest.raises(workflow.WorkflowError, match="only recorded for the part denied"):
-        workflow.complete_case(case, outcome=Outcome.COMPLIED_FULL, ground="ccpa_exempt", actor=dpo,
-                               now=utc(2025, 5, 3))
+    # a request to know completes through its export (issue 10), which records the part withheld the same way
+    with pytest.raises(workflow.WorkflowError, match="only recorded for a part withheld"):
+        exports.start_export(case, withheld_ground="ccpa_exempt", actor=dpo, now=utc(2025, 5, 3))
     with pytest.raises(workflow.WorkflowError, match="does not apply"):
-        workflow.complete_case(case, outcome=Outcome.COMPLIED_PARTIAL, note="Withheld: legal hold items.",
-                               ground="art17_3_e_legal_claims", actor=dpo, now=utc(2025, 5, 3))
-    workflow.complete_case(case, outcome=Outcome.COMPLIED_PARTIAL, note="Withheld: legal hold items.",
-                           ground="ccpa_exempt", actor=dpo, now=utc(2025, 5, 3))
+        exports.start_export(case, withheld_note="Withheld: legal hold items.",
+                             withheld_ground="art17_3_e_legal_claims", actor=dpo, now=utc(2025, 5, 3))
+    with time_machine.travel(utc(2025, 5, 3), tick=False):
+        run = exports.start_export(case, withheld_note="Withheld: legal hold items.", withheld_ground="ccpa_exempt",
+                                   actor=dpo, now=utc(2025, 5, 3))
+        steps.advance(run.pk)
     know = ccpa_metrics(2025).by_type()["know"]
     assert (know.complied_partial, know.denied, know.denied_in_whole_or_part) == (1, 0, 1)
     assert know.denials_by_reason == {"unverifiable": 0, "not_consumer": 0, "exempt": 1, "other": 0}

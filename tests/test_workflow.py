@@ -550,7 +550,7 @@ def test_a_closed_case_cannot_change_any_more(alice, bob):
 # --- complete_case ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["access", "erasure", "portability", "rectification"])
+@pytest.mark.parametrize("kind", ["erasure", "rectification"])  # access/portability: tests/test_exports.py
 def test_a_request_about_personal_data_cannot_be_completed_before_identity_is_verified(alice, kind):
     case = submit(kind)
     with writes_nothing(), pytest.raises(WorkflowError, match="verify the requester's identity first"):
@@ -598,7 +598,7 @@ def test_forced_erasure_is_only_for_erasure_requests_and_needs_a_reason(alice):
 
 
 def test_partial_compliance_needs_a_note_which_the_completion_email_carries(alice, sent):
-    case = submit("access", subject=new_subject("partial@example.com"))
+    case = submit("rectification", subject=new_subject("partial@example.com"))
     workflow.verify_identity(case, method="account_reauth", actor=alice, now=T0 + timedelta(days=1))
     now = T0 + timedelta(days=2)
     with writes_nothing():

@@ -12,6 +12,7 @@ from dsr.models.cases import (
     Outcome,
     RegimeDefinition,
 )
+from dsr.models.exports import ExportPackage, PackageState
 from dsr.models.portal import CaseMessage, PortalFiling, PortalPass, RateCounter, SigninRequest
 from dsr.models.register import CategoryPolicy, DataCategory, LegalBasis, ProcessingActivity, Recipient
 from dsr.models.reports import CcpaMetricsPublication
@@ -65,10 +66,12 @@ __all__ = [
     "DataItem",
     "Derivation",
     "Event",
+    "ExportPackage",
     "Holding",
     "LegalBasis",
     "PortalFiling",
     "PortalPass",
+    "PackageState",
     "ProcessingActivity",
     "RateCounter",
     "Recipient",

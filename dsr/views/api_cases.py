@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dsr import vault, workflow
+from dsr import exports, vault, workflow
 from dsr.models import Case, Subject
 from dsr.views.apiutil import ApiError, actor_of, api_view, json_body, optional_str, parse_instant, parse_uuid
 
@@ -33,6 +33,8 @@ def case_json(case: Case) -> dict[str, Any]:
         "governing_regime": case.due_regime,
         "acknowledged_at": case.acknowledged_at.isoformat() if case.acknowledged_at else None,
         "outcome": case.outcome or None,
+        # issue 10: access/portability package (state, size, expiry, manifest digest) or null
+        "package": exports.export_status(case) if case.kind in exports.EXPORT_KINDS else None,
     }
 
 

@@ -214,7 +214,30 @@ SCHEMAS: dict[str, Any] = {
                        "subject": UUID, "channel": {"type": "string"},
                        "received_at": {"type": "string", "format": "date-time"},
                        "due_dates": {"type": "array", "items": _ref("DueDate")},
-                       "governing_due_on": {"type": "string", "format": "date"}},
+                       "governing_due_on": {"type": "string", "format": "date"},
+                       "package": {"oneOf": [_ref("Package"), {"type": "null"}],
+                                   "description": "Access/portability cases: the package, else null"}},
+    },
+    # --- exports (issue 10) ---
+    "Package": {
+        "type": "object",
+        "required": ["id", "state", "progress", "size", "expires_at", "manifest_sha256"],
+        "properties": {
+            "id": UUID,
+            "state": {"type": "string", "enum": ["building", "ready", "expired", "deleted", "failed"]},
+            "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+            "files_done": {"type": "integer", "minimum": 0}, "files_total": {"type": "integer", "minimum": 0},
+            "size": {"type": ["integer", "null"], "description": "Bytes of the ZIP once ready"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "ready_at": {"type": ["string", "null"], "format": "date-time"},
+            "expires_at": {"type": ["string", "null"], "format": "date-time",
+                           "description": "When a ready package is deleted"},
+            "manifest_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$",
+                                "description": "SHA-256 of the package's manifest.json"},
+            "covers_from": {"type": ["string", "null"], "format": "date-time",
+                            "description": "CCPA requests to know: items from this instant on; null: everything"},
+            "downloads": {"type": "integer", "minimum": 0},
+        },
     },
 }
 
@@ -403,6 +426,16 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/takedowns/{number}/supplement": {"post": op(
         "Add missing elements to an incomplete takedown request", {"200": _ref("Takedown")},
         body=_json(_ref("TakedownInput"))["content"], params=[_TD_NUMBER], errors=("409", "422"))},
+    # --- exports (issue 10) ---
+    "/api/v1/cases/{case_id}/package": {"get": {
+        "summary": "The case's access or portability package (ZIP), streamed as an attachment",
+        "description": "Not cached (Cache-Control: no-store). Every download is an audit event. The ZIP holds "
+                       "index.html, access-report.pdf, media/, data/ (JSON + CSV; schemas at "
+                       "/schemas/export/v1/<name>.schema.json) and manifest.json (SHA-256 of every file).",
+        "parameters": [_path_param("case_id")],
+        "responses": {"200": {"description": "the package", "content": {"application/zip": {
+            "schema": {"type": "string", "format": "binary"}}}},
+            "409": ERROR, "410": ERROR, "503": ERROR}}},
 }
 
 

@@ -26,7 +26,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
-from dsr import deadlines, holders, workflow
+from dsr import deadlines, exports, holders, workflow
 from dsr.deadlines import Kind, Purpose, Regime
 from dsr.models import Case, CaseDeadline, CaseState, Channel, DataItem, Event, OutboundMessage, Outcome
 from dsr.models.cases import KIND_CHOICES, OPEN_STATES, REGIME_LABELS
@@ -250,7 +250,8 @@ def _available(case: Case, user: User, now: datetime) -> dict[str, bool]:
         "resume": work and paused,
         "unfounded": work,
         "refuse": work and kind not in (Kind.DIRECT_MARKETING_OBJECTION, Kind.CONSENT_WITHDRAWAL),
-        "complete": work and not paused,
+        "complete": work and not paused and case.kind not in ("access", "portability"),  # issue 10: the export
+        "export": work and not paused and case.kind in ("access", "portability") and bool(case.verified_at),
         "cancel": work,
         "request_forced_erasure": work and kind == Kind.ERASURE and not case.forced_erasure_requested_by_id,
         "approve_forced_erasure": can(user, Action.APPROVE) and case.is_open
@@ -336,6 +337,10 @@ def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "urgency": urgency,
         "urgency_days": urgency_days,
         "can": _available(case, request.user, now),  # type: ignore[arg-type]
+        # issue 10: the access/portability package's state, its build job, and who may download it
+        "export": exports.export_status(case) if case.kind in exports.EXPORT_KINDS else None,
+        "package_run": getattr(exports.package_for(case), "run_id", None),
+        "can_download": can(request.user, Action.WORK),
         "pause_grounds": list(workflow.PAUSE_GROUNDS.items()),
         "pause_ground_label": workflow.PAUSE_GROUNDS.get(case.pause_ground, ""),
         "relevant_what": list(deadlines.RELEVANT_TIME_WHAT.items()),
