@@ -31,6 +31,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, QuerySet
+from django.utils.translation import gettext as _
 
 from dsr import audit, crypto, emails, hour_clocks, images, keys, perceptual, storage, workflow
 from dsr.copies import BlockMatch, held_matches
@@ -182,34 +183,36 @@ def _check_formats(f: Filing) -> Filing:
 
 def missing_elements(td: Takedown) -> list[Missing]:
     """What stops the request from being valid (47 U.S.C. 223a(a)(1)(B)), element by element, in words a
-    requester understands."""
+    requester understands (in the active language: the portal's, English for the API)."""
     out: list[Missing] = []
     if len(td.signature_name.strip()) < 2:
-        out.append(Missing("signature", "signature_name", "Type your full name: it is your signature."))
+        out.append(Missing("signature", "signature_name", _("Type your full name: it is your signature.")))
     if td.signature_attested_at is None:
         out.append(Missing("signature", "signature_attested",
-                           "Tick the box confirming that your typed name is your signature and that what you say "
-                           "is true."))
+                           _("Tick the box confirming that your typed name is your signature and that what you say "
+                             "is true.")))
     if td.filed_as == FiledAs.AUTHORIZED:
         if len(td.acting_for.strip()) < 2:
-            out.append(Missing("signature", "acting_for", "Give the name of the person you are acting for."))
+            out.append(Missing("signature", "acting_for", _("Give the name of the person you are acting for.")))
         if len(td.authority.strip()) < 5:
             out.append(Missing("signature", "authority",
-                               "Say on what authority you act for them (for example: parent of a child, "
-                               "lawyer, legal guardian)."))
+                               _("Say on what authority you act for them (for example: parent of a child, "
+                                 "lawyer, legal guardian).")))
     if not (td.item_refs or td.links or td.ref_pdq):
         out.append(Missing("location", "location",
-                           "Tell us where the picture or video is: give its item id, a link to it on the platform, "
-                           "or upload a copy so that we can find it."))
+                           _("Tell us where the picture or video is: give its item id, a link to it on the "
+                             "platform, or upload a copy so that we can find it.")))
     if len(td.good_faith_statement.strip()) < 10:
         out.append(Missing("good_faith", "good_faith_statement",
-                           "Write a short statement (at least 10 characters) that you believe in good faith it was "
-                           "published without consent, with anything that helps us."))
+                           _("Write a short statement (at least 10 characters) that you believe in good faith it "
+                             "was published without consent, with anything that helps us.")))
     if td.good_faith_confirmed_at is None:
         out.append(Missing("good_faith", "good_faith_confirmed",
-                           "Tick the box confirming your good-faith belief that it was published without consent."))
+                           _("Tick the box confirming your good-faith belief that it was published without "
+                             "consent.")))
     if not (td.contact_email or td.contact_phone):
-        out.append(Missing("contact", "contact", "Give an e-mail address or a phone number where we can reach you."))
+        out.append(Missing("contact", "contact", _("Give an e-mail address or a phone number where we can reach "
+                                                   "you.")))
     return out
 
 
@@ -316,7 +319,7 @@ def file_takedown(filing: Filing, *, channel: str, actor: Actor, now: datetime,
         with transaction.atomic():
             notifier = None
             if f.contact_email:
-                notifier, _ = Notifier.objects.get_or_create(key=_notifier_key(f.contact_email),
+                notifier, _new = Notifier.objects.get_or_create(key=_notifier_key(f.contact_email),
                                                              defaults={"created_at": now})
             td = Takedown.objects.create(
                 id=takedown_id, number=new_number(), channel=channel, received_at=now, created_at=now,
@@ -389,7 +392,7 @@ def supplement_takedown(td: Takedown, filing: Filing, *, actor: Actor, now: date
                 td.ref_key_wrapped, td.ref_blob_name, td.ref_content_type = ref.wrapped, ref.blob_name, ref.content_type
                 td.ref_pdq, td.ref_quality, td.ref_shredded_at = ref.pdq.hex, ref.pdq.quality, None
             if td.contact_email and td.notifier_id is None:
-                td.notifier, _ = Notifier.objects.get_or_create(key=_notifier_key(td.contact_email),
+                td.notifier, _new = Notifier.objects.get_or_create(key=_notifier_key(td.contact_email),
                                                                 defaults={"created_at": now})
             td.save()
             if old_blob:
@@ -563,9 +566,9 @@ def _open_erasure(td: Takedown, *, actor: Actor, now: datetime) -> None:
     on its day clock; the takedown shows both and the earliest governs (legal-matrix §1.4)."""
     from dsr.vault import find_or_create_subject
 
-    subject, _ = find_or_create_subject(actor=workflow.actor_label(actor), now=now, email=td.contact_email,
+    subject, _new = find_or_create_subject(actor=workflow.actor_label(actor), now=now, email=td.contact_email,
                                         kind=Subject.Kind.DEPICTED)
-    case, _ = workflow.submit_case(
+    case, _new = workflow.submit_case(
         kind="erasure", regimes=list(settings.DSR_TAKEDOWN_ERASURE_REGIMES), subject=subject, received_at=now,
         actor=actor, now=now, channel="web_form" if td.channel == TakedownChannel.PORTAL else "api",
         details=f"Opened together with takedown request {td.number}: erasure of the requester's own face data.",

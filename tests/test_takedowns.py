@@ -355,3 +355,13 @@ def test_escalation_emails_go_out_24_and_4_hours_before_the_deadline_once_each(a
     mails = OutboundMessage.objects.filter(template="takedown_escalation", to="op@example.com").order_by("created_at")
     assert [m.subject_line[:8] for m in mails] == ["[24 h le", "[4 h lef"]
     assert td.number in mails[0].body_text
+
+
+def test_the_removal_form_speaks_the_portals_languages():
+    c = Client()
+    assert c.get("/takedown/?lang=de").status_code == 302
+    page = c.get("/takedown/").content.decode()
+    assert "Ich bin auf einem Foto oder Video zu sehen und habe nicht zugestimmt" in page
+    r = c.post("/takedown/", {"filed_as": "individual", "contact_email": "jane@example.org"})
+    missing = c.get(r["Location"]).content.decode()
+    assert "Geben Sie Ihren vollständigen Namen ein" in missing
