@@ -3,7 +3,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/export.py                  # 1 GiB of media, 3 rounds (a few minutes)
+    .venv/bin/python bench/export.py                  # 1 GiB of media, 5 rounds (about a minute)
     .venv/bin/python bench/export.py --size-mib 256   # smaller, for a smoke test
 
 Everything lives under a fresh temporary directory (``--dir`` chooses its parent), removed at the end: a SQLite
@@ -188,7 +188,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="parent of the temporary directory")
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["setup", "plain", "export"], help=argparse.SUPPRESS)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from dsr.export_content import (
 )
 from dsr.models import Case, CaseState, Consent, ExportPackage, Outcome, PackageState, StepRun, Subject
 from dsr.models.cases import OPEN_STATES
-from dsr.package import FileEntry, PackageStream, StreamReader, csv_document, json_document
+from dsr.package import FileEntry, PackageStream, Pipe, csv_document, json_document, prefetched
 from dsr.pdf import render_pdf
 from dsr.steps import StepContext, StepError, StepSpec
 
@@ -407,22 +408,31 @@ def _write(package: ExportPackage, ctx: StepContext | None) -> tuple[storage.Wri
     language = settings.LANGUAGE_CODE
     with translation.override(language):
         stream.entries = _entries(package, case, subject, scope, stream, language)
-        written = storage.write_sealed(_package_key(package), StreamReader(stream), aad=_package_aad(package),
-                                       name=package.blob_name)
+        key, aad, name = _package_key(package), _package_aad(package), package.blob_name
+        # the ZIP is generated here (database, templates); a sealing thread encrypts and writes it meanwhile
+        pipe = Pipe(lambda reader: storage.write_sealed(key, reader, aad=aad, name=name, depth=4))
+        written = pipe.run(stream)
     return written, stream
 
 
 def _entries(package: ExportPackage, case: Case, subject: Subject, scope: Scope, stream: PackageStream,
              language: str) -> Iterator[FileEntry]:
-    """Every file of the package, in order: media while the items are walked (gathering the counts the report
-    needs), then the records, the schemas, the report, the index, and the manifest of all of it last."""
+    """Every file of the package, in order: the media, the records, the schemas, the report, the index, and the
+    manifest of all of it last. The report's counts come from a first walk over the items (metadata only), so
+    the PDF renders on a helper thread while the media stream."""
     stats, catalogue = Stats(), Catalogue()
     for view in iter_views(scope, subject):
         stats.add(view)
-        if view.file_path and not view.withheld:
-            yield FileEntry(view.file_path, lambda item=view.item: vault.open_item(item),
-                            media_type=view.item.content_type)
-
+    report = access_report.build_context(case=case, subject=subject, package_id=package.pk, scope=scope,
+                                         stats=stats, catalogue=catalogue, withheld_note=package.withheld_note,
+                                         now=package.created_at)
+    report["language"] = language
+    pdf = _RENDERER.submit(_render_report, report, language)  # context built here: no database on the thread
+    try:
+        yield from _media(scope, subject)
+    except BaseException:
+        pdf.cancel()
+        raise
     def head(name: str, **extra: Any) -> dict[str, Any]:
         return {"schema": schema_url(name), "version": FORMAT_VERSION, "package": str(package.pk), **extra}
 
@@ -452,17 +462,28 @@ def _entries(package: ExportPackage, case: Case, subject: Subject, scope: Scope,
         yield FileEntry(f"schemas/{name}.schema.json", lambda name=name: [schema_text(name)], compress=True,
                         media_type="application/schema+json")
 
-    report = access_report.build_context(case=case, subject=subject, package_id=package.pk, scope=scope,
-                                         stats=stats, catalogue=catalogue, withheld_note=package.withheld_note,
-                                         now=package.created_at)
-    report["language"] = language
-    yield FileEntry("access-report.pdf", lambda: [render_pdf("pdf/access_report.html", report)],
-                    media_type="application/pdf")
+    yield FileEntry("access-report.pdf", lambda: [pdf.result()], media_type="application/pdf")
     yield FileEntry("index.html", lambda: _index_html(report, records()), compress=True, media_type="text/html")
     yield FileEntry("README.txt", lambda: [render_to_string("exports/readme.txt", report).encode()], compress=True,
                     media_type="text/plain")
     yield FileEntry("manifest.json", lambda: [_json(_manifest(package, case, scope, stream))], compress=True,
                     media_type="application/json", schema=schema_url("manifest"))
+
+
+def _media(scope: Scope, subject: Subject) -> Iterator[FileEntry]:
+    for view in iter_views(scope, subject):
+        if view.file_path and not view.withheld:
+            yield FileEntry(view.file_path, lambda item=view.item: prefetched(vault.open_item(item)),
+                            media_type=view.item.content_type)
+
+
+# WeasyPrint is pure Python but the media stream mostly waits in C (CRC, AES, SHA-256, I/O), so the two overlap.
+_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-export-pdf")
+
+
+def _render_report(report: dict[str, Any], language: str) -> bytes:
+    with translation.override(language):  # the active language is per thread
+        return render_pdf("pdf/access_report.html", report)
 
 
 def _json(doc: dict[str, Any]) -> bytes:

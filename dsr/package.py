@@ -6,16 +6,21 @@ Memory stays flat however large the package: entries are produced one at a time 
 bytes pass through in the chunks the vault decrypts them in, and only each file's path, size and digest
 are kept (for the manifest and the ZIP's central directory).
 
-SHA-256 runs on a helper thread (``hashlib`` releases the GIL on large buffers), so hashing a file
-overlaps decrypting and re-encrypting it; the updates of one file stay in order on that one thread.
+The work is spread over threads that each release the GIL in their heavy call, so a build uses more than
+one core: a file's chunks are read and decrypted ahead on a reader thread (``prefetched``), SHA-256 runs on a
+hashing thread (the updates of one file stay in order on that one thread), the ZIP is generated on the calling
+thread (which alone touches the database), and ``Pipe`` hands the ZIP to a sealing thread that encrypts and
+writes it. Every hand-over is a bounded queue, so memory stays flat.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
+import queue
 import re
 import threading
 from collections import deque
@@ -27,9 +32,13 @@ from zipfile import ZIP_DEFLATED, ZIP_STORED
 
 from zipstream import ZipStream
 
-# One hashing thread per process; a package build is sequential, so one is all it can use.
+# One thread of each kind per process; a package build is sequential, so one of each is all it can use.
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-export-hash")
-_HASH_DEPTH = 8  # chunks in flight to the hashing thread (bounded: memory stays flat)
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-export-read")
+_SEALER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-export-seal")
+_HASH_DEPTH = 2  # chunks in flight to the hashing thread
+_READ_AHEAD = 2  # chunks a file is read and decrypted ahead
+_PIPE_DEPTH = 2  # ZIP chunks waiting for the sealing thread
 
 # Generated archive paths only: ASCII letters, digits, '-', '_', '.', '/' — no '..', no leading '/'.
 _SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*")
@@ -163,6 +172,115 @@ class PackageStream:
         # an empty file still needs one (empty) chunk: zipstream refuses an iterable that yields nothing
         if digest.size == 0:
             yield b""
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_END = object()
+
+
+def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put unless the other side has stopped listening; False if it has."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def prefetched(chunks: Iterator[bytes], depth: int = _READ_AHEAD) -> Iterator[bytes]:
+    """The same chunks, read ahead on the reader thread. The first chunk is taken here, on the calling thread:
+    a vault stream looks up its keys in the database then, and database connections belong to their thread;
+    what follows is file reads and decryption only."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    yield first
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                if not _put(q, chunk, stop):
+                    return
+            _put(q, _END, stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            _put(q, _Failed(exc), stop)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    done = _READER.submit(pump)
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        done.result()
+
+
+class Pipe:
+    """Hands a stream of chunks produced on this thread to ``consume(reader)`` running on the sealing thread,
+    through a bounded queue. If either side fails, the other stops and the first error is raised here."""
+
+    def __init__(self, consume: Callable[[StreamReader], Any], depth: int = _PIPE_DEPTH) -> None:
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._future = _SEALER.submit(consume, StreamReader(self._drain()))
+
+    def _drain(self) -> Iterator[bytes]:
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+
+    def run(self, chunks: Iterable[bytes]) -> Any:
+        try:
+            for chunk in chunks:
+                if not self._put(chunk):
+                    break
+            self._put(_END)
+        except BaseException as exc:
+            self._abort(exc)
+            raise
+        return self._future.result()
+
+    def _put(self, item: Any) -> bool:
+        while True:
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if self._future.done():  # the consumer died: its error is raised by run()
+                    self._future.result()
+                    return False
+
+    def _abort(self, exc: BaseException) -> None:
+        """Make the consumer fail too (so it removes what it half-wrote), and wait for it."""
+        while True:
+            try:
+                self._q.put(_Failed(exc), timeout=0.1)
+                break
+            except queue.Full:
+                if self._future.done():
+                    break
+        with contextlib.suppress(BaseException):  # the producer's own error is the one that matters
+            self._future.result()
 
 
 class StreamReader(io.RawIOBase):

@@ -98,7 +98,8 @@ def new_blob_name() -> str:
 
 
 def _seal_into(
-    key: bytes, reader: _CountingReader, dst: BinaryIO, *, aad: bytes, chunk_size: int, durable: bool
+    key: bytes, reader: _CountingReader, dst: BinaryIO, *, aad: bytes, chunk_size: int, durable: bool,
+    depth: int = 16,
 ) -> int:
     """Seal ``reader`` into ``dst`` (fsynced when ``durable``); returns the ciphertext size.
 
@@ -107,7 +108,7 @@ def _seal_into(
     if chunk_size < SEAL_CHUNK_SIZE_LARGE:
         _, stored = crypto.seal_stream(key, reader, dst, aad=aad, chunk_size=chunk_size)
     else:
-        writer = _PipelinedWriter(dst)
+        writer = _PipelinedWriter(dst, depth)
         try:
             _, stored = crypto.seal_stream(key, reader, writer, aad=aad, chunk_size=chunk_size)  # type: ignore[arg-type]
         finally:
@@ -138,7 +139,8 @@ def _open_new_local(store: FileSystemStorage, name: str) -> int:
 
 
 def _write_local(
-    store: FileSystemStorage, key: bytes, reader: _CountingReader, *, aad: bytes, chunk_size: int, name: str | None
+    store: FileSystemStorage, key: bytes, reader: _CountingReader, *, aad: bytes, chunk_size: int, name: str | None,
+    depth: int = 16,
 ) -> Written:
     """Local files: seal straight into the blob's final path.
 
@@ -154,7 +156,7 @@ def _write_local(
     fd = _open_new_local(store, name)
     try:
         with open(fd, "wb", closefd=True) as dst:  # buffered: write() never returns short
-            stored = _seal_into(key, reader, dst, aad=aad, chunk_size=chunk_size, durable=True)
+            stored = _seal_into(key, reader, dst, aad=aad, chunk_size=chunk_size, durable=True, depth=depth)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(store.path(name))
@@ -163,29 +165,32 @@ def _write_local(
 
 
 def _write_via_storage(
-    store: Storage, key: bytes, reader: _CountingReader, *, aad: bytes, chunk_size: int, name: str | None
+    store: Storage, key: bytes, reader: _CountingReader, *, aad: bytes, chunk_size: int, name: str | None,
+    depth: int = 16,
 ) -> Written:
     """Any other backend (S3-compatible object storage): seal into a private temporary file, then hand it
     to ``Storage.save``, which uploads it. Only ciphertext leaves the process. The temporary file has no
     name where the OS allows it (O_TMPFILE), so a process killed mid-way leaves nothing behind."""
     with tempfile.TemporaryFile(prefix="dsr-seal-") as tmp:
         # No fsync: this copy is scratch; the object store acknowledges the upload once it is durable.
-        stored = _seal_into(key, reader, tmp, aad=aad, chunk_size=chunk_size, durable=False)  # type: ignore[arg-type]
+        stored = _seal_into(key, reader, tmp, aad=aad, chunk_size=chunk_size, durable=False,  # type: ignore[arg-type]
+                            depth=depth)
         tmp.seek(0)
         name = store.save(name or new_blob_name(), File(tmp, name=name or "blob"))
     return Written(name=name, plain_size=reader.size, stored_size=stored)
 
 
-def write_sealed(key: bytes, src: BinaryIO, *, aad: bytes, name: str | None = None) -> Written:
+def write_sealed(key: bytes, src: BinaryIO, *, aad: bytes, name: str | None = None, depth: int = 16) -> Written:
     """Seal ``src`` into a new blob; the bytes are durable when this returns. ``name`` (from
     ``new_blob_name``) lets a caller record the name before writing, so a killed writer's file is known;
-    by default a fresh random name is used."""
+    by default a fresh random name is used. ``depth``: ciphertext chunks in flight to the writer thread (a
+    caller that already overlaps its own stages, the export, keeps memory lower with fewer)."""
     store = blob_storage()
     chunk_size = _chunk_size_for(src)
     reader = _CountingReader(src)
     if isinstance(store, FileSystemStorage):
-        return _write_local(store, key, reader, aad=aad, chunk_size=chunk_size, name=name)
-    return _write_via_storage(store, key, reader, aad=aad, chunk_size=chunk_size, name=name)
+        return _write_local(store, key, reader, aad=aad, chunk_size=chunk_size, name=name, depth=depth)
+    return _write_via_storage(store, key, reader, aad=aad, chunk_size=chunk_size, name=name, depth=depth)
 
 
 def read_sealed(key: bytes, name: str, *, aad: bytes) -> Iterator[bytes]:
