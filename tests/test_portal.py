@@ -616,3 +616,25 @@ def test_the_reconciler_files_what_a_lost_task_left_and_forgets_stale_sign_in_re
     with time_machine.travel(timezone.now() + timedelta(minutes=8)):
         jobs.reconcile_portal_filings()  # again: nothing more
     assert Case.objects.count() == 1 and OutboundMessage.objects.filter(template="portal_code").count() == 1
+
+
+def test_a_download_is_only_for_the_verified_subject_and_for_account_holders_right_after_the_hand_off():
+    from dsr.views.portal_actions import download_allowed
+
+    now = timezone.now()
+    holder = vault.create_subject(actor="t", now=now, email="acct@example.com", account_id="acct-dl")
+    plain = vault.create_subject(actor="t", now=now, email="plain@example.com")
+    access, _ = workflow.submit_case(kind="access", regimes=["eu_gdpr"], subject=holder, received_at=now, actor="t",
+                                     now=now)
+    other, _ = workflow.submit_case(kind="access", regimes=["eu_gdpr"], subject=plain, received_at=now, actor="t",
+                                    now=now)
+    by_code, by_account = portal.Login(str(holder.pk), "email"), portal.Login(str(holder.pk), "account")
+    assert not download_allowed(access, by_account, now)  # not verified yet
+    workflow.verify_identity(access, method="account_reauth", actor="t", now=now)
+    workflow.verify_identity(other, method="email_code", actor="t", now=now)
+    access.refresh_from_db()
+    other.refresh_from_db()
+    assert download_allowed(access, by_account, now)
+    assert not download_allowed(access, by_code, now)  # an account holder steps up through the platform
+    assert not download_allowed(other, by_account, now)  # someone else's case
+    assert download_allowed(other, portal.Login(str(plain.pk), "email"), now)
