@@ -56,7 +56,10 @@ class RegisterAdmin(admin.ModelAdmin):
 
 @admin.register(Recipient)
 class RecipientAdmin(RegisterAdmin):
-    list_display = ("name", "role", "country", "service")
+    list_display = ("name", "role", "country", "service", "webhook_url")
+    # Set with `manage.py recipient_webhook`, which also issues the secret (shown once).
+    exclude = ("webhook_url",)
+    readonly_fields = ("webhook_url",)
 
 
 @admin.register(CategoryPolicy)

@@ -21,6 +21,7 @@ from dsr.models import (
     Complaint,
     Consent,
     DataItem,
+    Erasure,
     ExportPackage,
     Holding,
     ItemHash,
@@ -28,6 +29,7 @@ from dsr.models import (
     OutboundMessage,
     PortalFiling,
     PortalPass,
+    ProcessingFlag,
     SigninRequest,
     Subject,
     SubjectKey,
@@ -45,6 +47,16 @@ class Holder:
     # The access package reads the core holders (identity, vault, consents, cases) itself
     # (dsr/export_content.py); ``export`` is the hook for what other holders add to it.
     export: Callable[..., Any] | None = None
+
+
+def _cascade(name: str) -> Callable[[Subject, Any], dict[str, int]]:
+    def erase(subject: Subject, ctx: Any) -> dict[str, int]:
+        from dsr import cascade
+
+        return getattr(cascade, name)(subject, ctx)
+
+    erase.__name__ = name
+    return erase
 
 
 def _describe_items(subject: Subject) -> dict[str, int]:
@@ -119,18 +131,33 @@ def _erase_exports(subject: Subject, ctx: Any = None) -> dict[str, int]:
     return exports.erase_packages(subject, ctx)
 
 
+def _describe_flags(subject: Subject) -> dict[str, int]:
+    return {"processing_flags": ProcessingFlag.objects.filter(subject=subject, lifted_at__isnull=True).count()}
+
+
+def _describe_erasures(subject: Subject) -> dict[str, int]:
+    return {"erasures": Erasure.objects.filter(subject=subject).count()}
+
+
+def _keep_erasure_records(subject: Subject, ctx: Any) -> dict[str, int]:
+    # Proof of erasure is kept; its one personal datum (the sealed contact) is wiped by the cascade's last step.
+    return {}
+
+
 HOLDERS: tuple[Holder, ...] = (
-    Holder("identity", (Subject, SubjectKey), _describe_identity),
-    Holder("vault", (DataItem, Holding), _describe_items),
-    Holder("consents", (Consent,), _describe_consents),
+    Holder("identity", (Subject, SubjectKey), _describe_identity, erase=_cascade("erase_identity")),
+    Holder("vault", (DataItem, Holding), _describe_items, erase=_cascade("erase_vault")),
+    Holder("consents", (Consent,), _describe_consents, erase=_cascade("erase_consents")),
     # Case records are kept for accountability (CCPA §7101: 24 months) and anonymised, not deleted.
-    Holder("cases", (Case, OutboundMessage), _describe_cases),
+    Holder("cases", (Case, OutboundMessage), _describe_cases, erase=_cascade("erase_cases")),
     Holder("portal", (PortalFiling, PortalPass, CaseMessage, SigninRequest), _describe_portal, erase=_erase_portal),
     # Takedown desk (issue 13): PDQ hashes of held pictures; takedown requests, their complaints and notifiers.
     Holder("perceptual_hashes", (ItemHash,), _describe_hashes, erase=_erase_hashes),
     Holder("takedowns", (Takedown, Complaint, Notifier), _describe_takedowns, erase=_erase_takedowns),
     # Access/portability packages: sealed under the subject's key, deleted (blob and row) on erasure.
     Holder("exports", (ExportPackage,), _describe_exports, erase=_erase_exports),
+    Holder("processing_flags", (ProcessingFlag,), _describe_flags, erase=_cascade("erase_flags")),
+    Holder("erasures", (Erasure,), _describe_erasures, erase=_keep_erasure_records),
 )
 
 

@@ -130,6 +130,27 @@ ACTIVITIES = [
         "automated_decision": "",
         "direct_marketing": True,
     },
+    # issue 9 §7: purposes the platform asks about before training models and measuring use (objection targets).
+    {
+        "purpose": "ai_training",
+        "name": "Improving our video models",
+        "description": "Using uploaded photos and generated videos to train and evaluate the models that make videos.",
+        "legal_basis": "legitimate_interests",
+        "categories": ["photo", "generated_video"],
+        "recipients": ["FaceModel Inference Inc."],
+        "transfers": "United States (FaceModel Inference Inc.): EU-US Data Privacy Framework.",
+        "automated_decision": "",
+    },
+    {
+        "purpose": "analytics",
+        "name": "Product analytics",
+        "description": "Measuring how the app is used (screens, features, errors) to improve it.",
+        "legal_basis": "legitimate_interests",
+        "categories": ["upload_metadata", "preferences"],
+        "recipients": ["CloudHost Europe GmbH"],
+        "transfers": "",
+        "automated_decision": "",
+    },
 ]
 
 SECURITY_MEASURES = (

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 SCOPES: dict[str, str] = {
+    "cases:attest_identity": "file erasure requests as already verified by the account holder's platform sign-in "
+    "(verification.method = platform_account): the erasure is approved and its grace window starts at once",
     "cases:read": "read rights requests (cases) and their due dates",
     "cases:write": "file rights requests (may create the subject named in the request)",
     "content:read": "read the decrypted content of items (photos, videos, embeddings…)",

@@ -215,6 +215,9 @@ else:
             "directory_permissions_mode": 0o700,
         },
     }
+if env("DSR_BLOB_BACKEND") and DSR_STORAGE != "s3":
+    # A FileSystemStorage subclass (e.g. one that fails on purpose in fault tests, or adds metrics).
+    _blob_storage["BACKEND"] = env("DSR_BLOB_BACKEND")
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -358,8 +361,8 @@ Q_CLUSTER = {
     "timeout": env_int("DSR_Q_TIMEOUT", 600),
     "retry": env_int("DSR_Q_RETRY", 720),
     "max_attempts": 5,
-    "queue_limit": 50,
-    "bulk": 5,
+    "queue_limit": env_int("DSR_Q_QUEUE_LIMIT", 50),
+    "bulk": env_int("DSR_Q_BULK", 5),
     "catch_up": False,
     "ack_failures": True,
     "save_limit": 250,
@@ -371,6 +374,15 @@ Q_CLUSTER = {
 DSR_STEP_LEASE_SECONDS = env_int("DSR_STEP_LEASE_SECONDS", 300)
 DSR_STEP_MAX_ATTEMPTS = env_int("DSR_STEP_MAX_ATTEMPTS", 5)
 DSR_STEP_SLICE_SECONDS = env_int("DSR_STEP_SLICE_SECONDS", 240)
+DSR_STEP_BACKOFF_SECONDS = env_int("DSR_STEP_BACKOFF_SECONDS", 30)  # first retry; doubles, capped at an hour
+
+# --- erasure (issue 9; dsr/erasure.py) -----------------------------------------------------------------
+DSR_ERASURE_GRACE_HOURS = float(env("DSR_ERASURE_GRACE_HOURS", "48") or 48)  # cancellable window before destruction
+DSR_TOMBSTONE_DIR = env("DSR_TOMBSTONE_DIR") or None  # default DSR_DATA_DIR/tombstones; keep OUT of DB backups
+DSR_WEBHOOK_TIMEOUT_SECONDS = env_int("DSR_WEBHOOK_TIMEOUT_SECONDS", 10)
+DSR_WEBHOOK_TOLERANCE_SECONDS = env_int("DSR_WEBHOOK_TOLERANCE_SECONDS", 300)  # replay window, both directions
+DSR_WEBHOOK_MAX_ATTEMPTS = env_int("DSR_WEBHOOK_MAX_ATTEMPTS", 8)  # then an operator is alerted
+DSR_PLATFORM_VERIFICATION_MAX_AGE_MINUTES = env_int("DSR_PLATFORM_VERIFICATION_MAX_AGE_MINUTES", 60 * 24)
 if env("DSR_Q_REDIS_URL"):
     Q_CLUSTER["redis"] = env("DSR_Q_REDIS_URL")
 else:
@@ -431,7 +443,9 @@ if env_bool("DSR_BEHIND_PROXY", False):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # django-q2 logs a failed task's error text, which may quote personal data (dsr/logs.py).
+    "filters": {"task_results_withheld": {"()": "dsr.logs.TaskResultsWithheld"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["task_results_withheld"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django_q": {"level": "WARNING"},

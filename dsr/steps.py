@@ -84,8 +84,10 @@ def lease_seconds() -> int:
 
 
 def backoff(attempts: int) -> timedelta:
-    """30 s, 1 min, 2 min … capped at one hour: quick recovery from a blip, no hammering of a dead service."""
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+    """30 s, 1 min, 2 min … capped at one hour: quick recovery from a blip, no hammering of a dead service.
+    The first interval is DSR_STEP_BACKOFF_SECONDS (fault tests shorten it)."""
+    first = int(getattr(settings, "DSR_STEP_BACKOFF_SECONDS", 30))
+    return timedelta(seconds=min(first * 2 ** max(attempts - 1, 0), 3600))
 
 
 def _lease_until() -> ExpressionWrapper:

@@ -7,6 +7,8 @@ from dsr.views import (
     api_exports,
     api_takedowns,
     apidocs,
+    erasure_console,
+    hooks,
     jobs,
     openapi,
     portal,
@@ -62,6 +64,9 @@ urlpatterns = [
     path("api/v1/cases/<str:case_id>/package", api_exports.case_package, name="api-case-package"),
     # the access package's JSON schemas, at a stable URL (issue 10)
     path("schemas/export/v1/<slug:name>.schema.json", schemas.export_schema, name="export-schema"),
+    path("api/v1/cases/<str:case_id>/certificate", api_cases.case_certificate, name="api-case-certificate"),
+    # signed callbacks from downstream recipients (dsr/webhooks.py), outside /api/: no token, an HMAC signature
+    path("webhooks/v1/erasure-confirmations", hooks.erasure_confirmation, name="hooks-erasure-confirmation"),
     # operator console (issue 3 §5)
     path("staff/login/", signin.login_view, name="staff-login"),
     path("staff/login/verify/", signin.verify, name="staff-2fa-verify"),
@@ -92,6 +97,18 @@ urlpatterns = [
     path("staff/filings/<uuid:filing_id>/mandate", portal_console.filing_mandate, name="staff-filing-mandate"),
     path("staff/cases/<uuid:case_id>/export", staff_exports.case_export, name="staff-case-export"),
     path("staff/cases/<uuid:case_id>/package", staff_exports.case_package, name="staff-case-package"),
+    # erasure cascade and processing flags (issue 9)
+    path("staff/cases/<uuid:case_id>/erasure/approve", erasure_console.approve, name="staff-erasure-approve"),
+    path("staff/cases/<uuid:case_id>/erasure/cancel", erasure_console.cancel, name="staff-erasure-cancel"),
+    path("staff/cases/<uuid:case_id>/erasure/holds", erasure_console.hold, name="staff-erasure-hold"),
+    path("staff/cases/<uuid:case_id>/erasure/recipients/<uuid:notice_id>/other-channel",
+         erasure_console.other_channel, name="staff-erasure-other-channel"),
+    path("staff/cases/<uuid:case_id>/erasure/certificate.pdf", erasure_console.certificate,
+         name="staff-erasure-certificate"),
+    path("staff/cases/<uuid:case_id>/flags/complete", erasure_console.complete_flags, name="staff-flags-complete"),
+    path("staff/cases/<uuid:case_id>/flags/<int:flag_id>/inform", erasure_console.flag_inform,
+         name="staff-flag-inform"),
+    path("staff/cases/<uuid:case_id>/flags/<int:flag_id>/lift", erasure_console.flag_lift, name="staff-flag-lift"),
     # durable jobs (dsr/steps.py)
     path("staff/jobs/", jobs.job_list, name="staff-jobs"),
     path("staff/jobs/<uuid:run_id>/", jobs.job_detail, name="staff-job"),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from dsr import audit, crypto, storage
@@ -327,6 +327,7 @@ def store_item(new: NewItem, *, actor: str, now: datetime) -> DataItem:
             item.size, item.stored_size = written.plain_size, written.stored_size
     try:
         with transaction.atomic():
+            _require_writable(subject_ids, [p.pk for p in new.derived_from])
             item.save(force_insert=True)
             Holding.objects.bulk_create([Holding(item=item, subject=s, role=role) for s, role in holders])
             if new.derived_from:
@@ -353,6 +354,26 @@ def store_item(new: NewItem, *, actor: str, now: datetime) -> DataItem:
             storage.delete_blob(blob_name)
         raise
     return item
+
+
+def _require_writable(subject_ids: Sequence[uuid.UUID], parent_ids: Sequence[uuid.UUID] = ()) -> None:
+    """The erasure gate, checked inside the writer's transaction (issue 9 §2): the subjects' rows are share-locked,
+    so an erasure approved while this upload was sealing waits for it to commit (and its manifest then lists the
+    item), or — if it came first — this write is refused and rolls back (its blob is removed by the caller).
+    Deriving from an item that an erasure is taking is refused too."""
+    from dsr.models import ErasureTarget
+    from dsr.models.erasure import ACTIVE_ERASURE_STATES
+
+    ids = sorted({uuid.UUID(str(s)) for s in subject_ids})
+    if connection.vendor == "postgresql" and ids:
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT id FROM {Subject._meta.db_table} WHERE id = ANY(%s) FOR SHARE", [ids])  # noqa: S608
+    if Subject.objects.filter(pk__in=ids).filter(
+            Q(writes_blocked_at__isnull=False) | Q(erased_at__isnull=False)).exists():
+        raise WritesBlocked("a subject of this item is being erased; no new data is accepted")
+    if parent_ids and ErasureTarget.objects.filter(item_id__in=list(parent_ids),
+                                                   erasure__state__in=ACTIVE_ERASURE_STATES).exists():
+        raise WritesBlocked("an item this is derived from is being erased")
 
 
 def _dedupe_holders(
@@ -519,6 +540,7 @@ def record_consent(
     if granted_at > now:
         raise VaultError("consent cannot be granted in the future")
     with transaction.atomic():
+        _require_writable([subject.pk])
         consent = Consent.objects.create(
             subject=subject,
             item=item,
@@ -571,16 +593,21 @@ def processing_allowed(subject: Subject, purpose: str, *, now: datetime, item: D
 
     Answered from the register and the consent records: the purpose must be registered; a consent-based
     purpose needs the subject's active consent and, for an item, the active consent of every person the
-    item belongs to (each person depicted in a photo). Erased or being-erased subjects are never allowed.
-    Objection and restriction flags join this answer when those rights are implemented.
+    item belongs to (each person depicted in a photo). Erased or being-erased subjects are never allowed, and
+    neither is a purpose stopped by a processing flag (objection, restriction, direct-marketing objection,
+    withdrawn consent: dsr/processing.py) of any person the item belongs to or was derived from.
     """
     reasons: list[str] = []
     activity = ProcessingActivity.objects.filter(purpose=purpose).first()
     if activity is None:
         return Decision(False, "", [f"purpose '{purpose}' is not in the processing register"])
+    from dsr import processing
+
     people = [subject]
     if item is not None:
         people += [h.subject for h in item.holders.select_related("subject") if h.subject_id != subject.pk]
+        # An objection binds everything derived from the objector's data, whoever else it now belongs to.
+        people += [s for s in processing.ancestor_holders(item) if s.pk not in {p.pk for p in people}]
         if item.purged_at is not None:
             reasons.append("the item has been deleted")
     for person in people:
@@ -597,4 +624,5 @@ def processing_allowed(subject: Subject, purpose: str, *, now: datetime, item: D
 
         if takedowns.is_blocked(item.pk):
             reasons.append("the item is blocked while a takedown request about it is reviewed")
+    reasons += processing.flag_reasons(people, purpose, now)
     return Decision(not reasons, activity.legal_basis, reasons)

@@ -147,12 +147,18 @@ VERIFICATION_METHODS = {
     "data_points_3_declaration": "Matched 3 data points + signed declaration (reasonably high certainty, §7062)",
     "agent_mandate_confirmed": "Agent's signed mandate + subject confirmed directly (§7063)",
     "not_required": "Not required for this kind (opt-out / limit, C-OPT)",
+    # issue 9 §3: the platform files an account holder's erasure after they signed in and deleted their account
+    "platform_account": "Signed in to their platform account (attested by the platform's API token)",
 }
 
 # Kinds for which CCPA forbids verification (C-OPT / C-LIM); GDPR G-DM suppression is immediate.
 NO_VERIFICATION_KINDS = frozenset({Kind.OPT_OUT_SALE_SHARING, Kind.LIMIT_SENSITIVE})
 # Immediate duties with no extension and no pause (legal-matrix §2.1 G-DM, G-CW).
 IMMEDIATE_KINDS = frozenset({Kind.DIRECT_MARKETING_OBJECTION, Kind.CONSENT_WITHDRAWAL})
+# issue 9: an erasure completes by itself when its cascade ends (dsr/erasure.py); these complete by recording the
+# processing flags the platform then obeys (dsr/processing.py), never by a bare "Complete".
+SELF_COMPLETING_KINDS = frozenset({Kind.ERASURE})
+FLAG_KINDS = frozenset({Kind.OBJECTION, Kind.RESTRICTION, Kind.CONSENT_WITHDRAWAL})
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -181,6 +187,14 @@ def _locked(case: Case) -> Case:
 def _require_open(case: Case) -> None:
     if case.state not in OPEN_STATES:
         raise WorkflowError(f"case {case.reference} is {case.get_state_display().lower()}; it can no longer change")
+
+
+def _require_no_running_erasure(case: Case) -> None:
+    from dsr.models import Erasure
+
+    if Erasure.objects.active().filter(case=case).exists():
+        raise WorkflowError("an approved erasure is running for this case: cancel it in its grace window, or let it "
+                            "finish")
 
 
 def _require_text(value: str, what: str, min_len: int = 10) -> str:
@@ -235,6 +249,10 @@ def supervisory_authority() -> notices.Authority:
     if override:
         return notices.Authority(override, "")
     return notices.eu_authority(settings.DSR_CONTROLLER_COUNTRY, settings.DSR_CONTROLLER_SUBDIVISION)
+
+
+def notice_context(case: Case, *, now: datetime, **extra: Any) -> dict[str, Any]:
+    return _notice_context(case, now=now, **extra)
 
 
 def _notice_context(case: Case, *, now: datetime, ground: Ground | None = None, **extra: Any) -> dict[str, Any]:
@@ -370,6 +388,10 @@ def submit_case(
                 clock=calendars_in_use(regimes),
             )
             _save_deadlines(case, dates, now)
+            if kind == Kind.DIRECT_MARKETING_OBJECTION:
+                from dsr import processing  # G-DM: marketing stops at once, before anyone looks at the case
+
+                processing.on_direct_marketing_objection(case, actor=actor_label(actor), now=now)
             _event(case, "submitted", actor=actor, now=now, kind=kind, regimes=regimes, channel=channel,
                    filed_by=filed_by, governing_due_on=gov.due_on.isoformat(), governing_rule=gov.rule)
             if acknowledge:  # the portal acknowledges in its own message, with the code (one e-mail, issue 11)
@@ -454,10 +476,14 @@ def request_verification(case: Case, *, actor: Actor, now: datetime) -> Case:
     return case
 
 
-def verify_identity(case: Case, *, method: str, actor: Actor, now: datetime) -> Case:
-    """Record that identity was verified: the method and who, never an ID image (EDPB-ACCESS §§76-79)."""
+def verify_identity(case: Case, *, method: str, actor: Actor, now: datetime, **evidence: Any) -> Case:
+    """Record that identity was verified: the method and who, never an ID image (EDPB-ACCESS §§76-79).
+    ``platform_account`` is the platform's attestation through its API token (an operator cannot give it);
+    ``evidence`` (e.g. when the account holder signed in) goes into the event."""
     if method not in VERIFICATION_METHODS:
         raise WorkflowError(f"unknown verification method; use one of {', '.join(VERIFICATION_METHODS)}")
+    if method == "platform_account" and isinstance(actor, User):
+        raise WorkflowError("only the platform's API token attests a platform sign-in (platform_account)")
     with transaction.atomic():
         case = _locked(case)
         _require_open(case)
@@ -474,7 +500,7 @@ def verify_identity(case: Case, *, method: str, actor: Actor, now: datetime) -> 
         if case.state in (CaseState.RECEIVED, CaseState.AWAITING_VERIFICATION):
             case.state = CaseState.IN_PROGRESS
         case.save(update_fields=["verified_at", "verification_method", "verified_by", "state"])
-        _event(case, "identity_verified", actor=actor, now=now, method=method)
+        _event(case, "identity_verified", actor=actor, now=now, method=method, **evidence)
     return case
 
 
@@ -751,6 +777,7 @@ def refuse_case(case: Case, *, ground: str, reason: str, actor: Actor, now: date
         if Kind(case.kind) == Kind.CONSENT_WITHDRAWAL:
             raise WorkflowError("consent can be withdrawn at any time and the withdrawal cannot be refused "
                                 "(Art. 7(3), G-CW)")
+        _require_no_running_erasure(case)
         g = GROUNDS_BY_CODE.get(ground)
         if g is None or g not in grounds_for(case):
             raise WorkflowError("that refusal ground does not apply to this kind of request under its regimes")
@@ -839,6 +866,25 @@ def complete_case(case: Case, *, outcome: str = Outcome.COMPLIED_FULL, note: str
             # issue 10: the subject gets the report and the data, so the export completes these cases
             raise WorkflowError("access and portability requests complete when their package is ready: "
                                 "start the export")
+        if kind in SELF_COMPLETING_KINDS:
+            raise WorkflowError("an erasure request completes by itself when the approved erasure has run: "
+                                "approve the erasure instead")
+        if kind in FLAG_KINDS:
+            raise WorkflowError("complete it with the purposes it covers, so the platform stops that processing "
+                                "(processing flags)")
+        case = record_completion(case, outcome=outcome, note=note, ground=ground, actor=actor, now=now,
+                                 forced=forced_ok and not case.verified_at)
+    return case
+
+
+def record_completion(case: Case, *, outcome: str, note: str, actor: Actor, now: datetime, ground: str = "",
+                      notice: str | None = "completion", forced: bool = False) -> Case:
+    """The shared end of complete_case, the erasure cascade (dsr/cascade.py) and the processing-flag verbs
+    (dsr/processing.py): close the case as complied with, mark its response duties met, queue ``notice`` (None:
+    the caller sends its own), write ``case.completed``. Checks nothing about the kind: callers do."""
+    with transaction.atomic():
+        case = _locked(case)
+        _require_open(case)
         case.state, case.outcome = CaseState.COMPLETED, outcome
         case.refusal_reason = note if outcome == Outcome.COMPLIED_PARTIAL else ""
         case.refusal_ground = (ground or "other") if outcome == Outcome.COMPLIED_PARTIAL else ""
@@ -847,10 +893,10 @@ def complete_case(case: Case, *, outcome: str = Outcome.COMPLIED_FULL, note: str
                                  "closed_at"])
         _mark_responded(case, now)
         address = _subject_address(case)
-        if address:
+        if address and notice:
             context = _notice_context(case, now=now, note=note, partial=outcome == Outcome.COMPLIED_PARTIAL)
-            emails.queue("completion", to=address, context=context, now=now, case=case)
-        _event(case, "completed", actor=actor, now=now, outcome=outcome, forced=forced_ok and not case.verified_at)
+            emails.queue(notice, to=address, context=context, now=now, case=case)
+        _event(case, "completed", actor=actor, now=now, outcome=outcome, forced=forced)
     return case
 
 
@@ -860,6 +906,7 @@ def cancel_case(case: Case, *, reason: str, actor: Actor, now: datetime) -> Case
     with transaction.atomic():
         case = _locked(case)
         _require_open(case)
+        _require_no_running_erasure(case)
         case.state, case.closed_at, case.refusal_reason = CaseState.CANCELLED, now, reason
         case.save(update_fields=["state", "closed_at", "refusal_reason"])
         _event(case, "cancelled", actor=actor, now=now)

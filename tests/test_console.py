@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
-from dsr import vault, workflow
+from dsr import erasure, vault, workflow
 from dsr.models import Case, CaseState, Event, Holding, OutboundMessage
 from dsr.roles import Role, create_staff
 
@@ -112,6 +112,11 @@ def _force(case: Case, users: dict[str, User]) -> None:
                                     now=NOW)
 
 
+def _approve_erasure(case: Case, users: dict[str, User]) -> None:
+    _verify(case, users)
+    erasure.approve_erasure(case, actor=users["requester"], now=NOW)
+
+
 ENDPOINTS = [
     Endpoint("staff-case-assign", data=lambda u: {"assignee": str(u["requester"].pk)}, event="case.assigned",
              changed=lambda c, u: c.assignee_id == u["requester"].pk),
@@ -146,6 +151,14 @@ ENDPOINTS = [
              changed=lambda c, u: c.forced_erasure_requested_by_id is not None),
     Endpoint("staff-case-approve-forced-erasure", kind="erasure", setup=_force, approvers_only=True,
              event="case.forced_erasure_approved", changed=lambda c, u: c.forced_erasure_approved_by_id is not None),
+    # issue 9: the erasure cascade
+    Endpoint("staff-erasure-approve", kind="erasure", setup=_verify, event="case.erasure_approved",
+             changed=lambda c, u: c.erasures.filter(state="grace").exists()),
+    Endpoint("staff-erasure-cancel", kind="erasure", setup=_approve_erasure, data=lambda u: {"reason": "Withdrawn"},
+             event="case.cancelled", changed=lambda c, u: c.state == CaseState.CANCELLED),
+    Endpoint("staff-erasure-hold", kind="erasure", approvers_only=True,
+             data=lambda u: {"category": "photo", "ground": "art17_3_e_legal_claims", "note": "Lawsuit pending"},
+             event="case.hold_recorded", changed=lambda c, u: c.legal_holds.filter(category="photo").exists()),
 ]
 ROLES = ["operator", "approver", "auditor", "anonymous", "norole"]
 
@@ -251,18 +264,26 @@ def test_the_person_who_requested_a_forced_erasure_cannot_approve_it_too(users):
     assert reverse("staff-case-approve-forced-erasure", args=[case.pk]) not in page
 
 
-def test_a_forced_erasure_approved_by_a_second_person_lets_the_case_complete_without_verification(users):
+def test_a_forced_erasure_approved_by_a_second_person_lets_the_erasure_be_approved_without_verification(users):
     case = file_case("erasure")
-    client_for(users["operator"]).post(reverse("staff-case-request-forced-erasure", args=[case.pk]),
-                                       {"reason": "Appears only in another user's photo"})
+    operator = client_for(users["operator"])
+    operator.post(reverse("staff-case-request-forced-erasure", args=[case.pk]),
+                  {"reason": "Appears only in another user's photo"})
+    page = operator.get(reverse("staff-case", args=[case.pk])).content.decode()
+    assert reverse("staff-erasure-approve", args=[case.pk]) not in page and "before approving the erasure" in page
     dpo = client_for(users["approver"])
     page = dpo.get(reverse("staff-case", args=[case.pk])).content.decode()
     assert reverse("staff-case-approve-forced-erasure", args=[case.pk]) in page
     dpo.post(reverse("staff-case-approve-forced-erasure", args=[case.pk]))
-    response = dpo.post(reverse("staff-case-complete", args=[case.pk]), {"outcome": "complied_full"})
-    assert [level for level, _ in flashes(response)] == ["success", "success"]
+    page = operator.get(reverse("staff-case", args=[case.pk])).content.decode()
+    assert reverse("staff-case-complete", args=[case.pk]) not in page  # an erasure completes by itself
+    response = operator.post(reverse("staff-erasure-approve", args=[case.pk]))
+    assert [level for level, _ in flashes(response)][-1] == "success"
     case.refresh_from_db()
-    assert case.state == CaseState.COMPLETED and case.verified_at is None
+    assert case.state == CaseState.RECEIVED and case.verified_at is None
+    assert case.erasures.get().state == "grace"
+    page = operator.get(reverse("staff-case", args=[case.pk])).content.decode()
+    assert "can still be cancelled" in page and reverse("staff-erasure-cancel", args=[case.pk]) in page
 
 
 def test_a_post_without_a_csrf_token_is_refused(users):

@@ -125,6 +125,8 @@ def year_2025(dpo: User) -> dict[str, Case]:
             case.refresh_from_db()
             assert case.outcome == outcome
             return case
+        if case.kind == "erasure":  # an erasure completes when its cascade ends; these figures need only the close
+            return workflow.record_completion(case, outcome=outcome, note=note, actor=dpo, now=when)
         return workflow.complete_case(case, outcome=outcome, note=note, actor=dpo, now=when)
 
     def refuse(case: Case, when: datetime, ground: str, reason: str) -> Case:
@@ -541,7 +543,8 @@ def test_a_published_year_does_not_change_when_a_case_of_that_year_is_completed_
 
     # D5 (delete, received 20 Dec 2025, pending when published) is completed afterwards.
     workflow.verify_identity(year_2025["D5"], method="data_points_2", actor=dpo, now=VIEW_NOW)
-    workflow.complete_case(year_2025["D5"], actor=dpo, now=VIEW_NOW)
+    workflow.record_completion(year_2025["D5"], outcome="complied_full", note="", actor=dpo, now=VIEW_NOW)  # an
+    # erasure closes when its cascade ends (tests/test_erasure.py); these figures need only the close
     assert ccpa_metrics(2025).by_type()["delete"].complied_whole == 3  # the live figures moved...
 
     html = dpo_client.get("/staff/reports/ccpa-metrics/?year=2025").content.decode()

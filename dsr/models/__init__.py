@@ -13,6 +13,17 @@ from dsr.models.cases import (
     RegimeDefinition,
 )
 from dsr.models.exports import ExportPackage, PackageState
+from dsr.models.erasure import (
+    Erasure,
+    ErasureScope,
+    ErasureState,
+    ErasureTarget,
+    FlagKind,
+    LegalHold,
+    ProcessingFlag,
+    RecipientNotice,
+    Tombstone,
+)
 from dsr.models.portal import CaseMessage, PortalFiling, PortalPass, RateCounter, SigninRequest
 from dsr.models.register import CategoryPolicy, DataCategory, LegalBasis, ProcessingActivity, Recipient
 from dsr.models.reports import CcpaMetricsPublication
@@ -65,8 +76,17 @@ __all__ = [
     "DataCategory",
     "DataItem",
     "Derivation",
+    "Erasure",
+    "ErasureScope",
+    "ErasureState",
+    "ErasureTarget",
     "Event",
     "ExportPackage",
+    "FlagKind",
+    "LegalHold",
+    "ProcessingFlag",
+    "RecipientNotice",
+    "Tombstone",
     "Holding",
     "LegalBasis",
     "PortalFiling",

@@ -59,6 +59,10 @@ class Recipient(models.Model):
         max_length=300, blank=True, help_text="Art. 46 safeguard for third-country transfers (SCCs, adequacy, DPF…)."
     )
     contact = models.CharField(max_length=300, blank=True)
+    # Art. 19 notices (dsr/webhooks.py): signed webhook to this URL; the HMAC secret is wrapped by the key ring
+    # and set with `manage.py recipient_webhook` (shown once, never in the admin).
+    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_secret = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

@@ -474,6 +474,11 @@ def consents(request: HttpRequest) -> HttpResponse:
 
 @api_view({"POST"}, scope="vault:write")
 def consent_withdraw(request: HttpRequest, consent_id: str) -> HttpResponse:
+    """G-CW: takes effect at once; derived items that relied on the consent (a face embedding, the videos made
+    from it) are erased through the erasure cascade, as the register promises (dsr/processing.py)."""
+    from dsr import processing
+
     consent = get_object_or_404(Consent.objects.select_related("subject"), pk=parse_uuid(consent_id, "consent"))
-    vault.withdraw_consent(consent, actor=actor_of(request), now=request.now)
-    return JsonResponse(consent_json(consent))
+    run = processing.withdraw_consent(consent, actor=actor_of(request), now=request.now)
+    consent.refresh_from_db()
+    return JsonResponse({**consent_json(consent), "erasure_run": str(run.pk) if run else None})

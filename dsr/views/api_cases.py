@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dsr import exports, vault, workflow
-from dsr.models import Case, Subject
-from dsr.views.apiutil import ApiError, actor_of, api_view, json_body, optional_str, parse_instant, parse_uuid
+from dsr import certificates, erasure, exports, vault, workflow
+from dsr.models import Case, Erasure, ErasureState, Subject
+from dsr.views.apiutil import (
+    ApiError,
+    _forbidden,
+    actor_of,
+    api_view,
+    json_body,
+    optional_str,
+    parse_instant,
+    parse_uuid,
+)
+
+ATTEST_SCOPE = "cases:attest_identity"
 
 
 def case_json(case: Case) -> dict[str, Any]:
@@ -35,6 +49,9 @@ def case_json(case: Case) -> dict[str, Any]:
         "outcome": case.outcome or None,
         # issue 10: access/portability package (state, size, expiry, manifest digest) or null
         "package": exports.export_status(case) if case.kind in exports.EXPORT_KINDS else None,
+        "verification_method": case.verification_method or None,
+        # issue 9: the cascade's progress (steps, counts, recipients) and, once completed, the certificate's URL
+        "erasure": erasure.erasure_status(case),
     }
 
 
@@ -80,9 +97,50 @@ def cases(request: HttpRequest) -> HttpResponse:
         workflow.validate_request(kind=kind, regimes=regimes)
     except workflow.WorkflowError as exc:
         raise ApiError(422, "unsupported_request", str(exc)) from exc
-    subject = _subject_from(body, request)
+    attested_at = _platform_verification(body, request, kind)
+    if attested_at is not None and not request.api_token.has_scope(ATTEST_SCOPE):
+        return _forbidden(request, request.api_token, ATTEST_SCOPE)
+    if attested_at is None:
+        subject = _subject_from(body, request)
+        case, created = _submit(body, request, kind, regimes, received_at, details, subject)
+        return JsonResponse(case_json(case), status=201 if created else 200)
+    with transaction.atomic():  # a platform-verified erasure is filed, verified and approved, or nothing is
+        subject = _subject_from(body, request)
+        case, created = _submit(body, request, kind, regimes, received_at, details, subject)
+        if created:
+            try:
+                workflow.verify_identity(case, method="platform_account", actor=actor_of(request), now=request.now,
+                                         authenticated_at=attested_at.isoformat())
+                erasure.approve_erasure(case, actor=actor_of(request), now=request.now)
+            except workflow.WorkflowError as exc:
+                raise ApiError(422, "unsupported_request", str(exc)) from exc
+            case.refresh_from_db()
+    return JsonResponse(case_json(case), status=201 if created else 200)
+
+
+def _platform_verification(body: dict[str, Any], request: HttpRequest, kind: str) -> Any:
+    """``"verification": {"method": "platform_account", "at": "<when the account holder signed in>"}``."""
+    value = body.get("verification")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("method") != "platform_account":
+        raise ApiError(400, "invalid_field", "'verification' must be {\"method\": \"platform_account\", \"at\": "
+                       "\"<ISO 8601>\"}", field="verification")
+    at = parse_instant(value.get("at"), "verification.at")
+    max_age = timedelta(minutes=settings.DSR_PLATFORM_VERIFICATION_MAX_AGE_MINUTES)
+    if at > request.now + timedelta(minutes=5) or request.now - at > max_age:
+        raise ApiError(422, "unsupported_request", "'verification.at' must be a recent sign-in, not in the future",
+                       field="verification")
+    if kind != "erasure":
+        raise ApiError(422, "unsupported_request", "platform verification at filing is accepted for erasure "
+                       "requests only", field="verification")
+    return at
+
+
+def _submit(body: dict[str, Any], request: HttpRequest, kind: str, regimes: list[str], received_at: Any,
+            details: str, subject: Subject) -> tuple[Case, bool]:
     try:
-        case, created = workflow.submit_case(
+        return workflow.submit_case(
             kind=kind,
             regimes=regimes,
             subject=subject,
@@ -97,7 +155,6 @@ def cases(request: HttpRequest) -> HttpResponse:
         )
     except workflow.WorkflowError as exc:
         raise ApiError(422, "unsupported_request", str(exc)) from exc
-    return JsonResponse(case_json(case), status=201 if created else 200)
 
 
 @api_view({"GET"}, scope="cases:read")
@@ -106,3 +163,18 @@ def case_detail(request: HttpRequest, case_id: str) -> HttpResponse:
     if case is None:
         raise ApiError(404, "not_found", "no such case")
     return JsonResponse(case_json(case))
+
+
+@api_view({"GET"}, scope="cases:read")
+def case_certificate(request: HttpRequest, case_id: str) -> HttpResponse:
+    """The erasure certificate (PDF) once the case's erasure has completed."""
+    case = Case.objects.filter(pk=parse_uuid(case_id, "case")).first()
+    if case is None:
+        raise ApiError(404, "not_found", "no such case")
+    done = Erasure.objects.filter(case=case, state=ErasureState.COMPLETED).first()
+    if done is None:
+        raise ApiError(409, "not_completed", "this case has no completed erasure yet")
+    response = HttpResponse(certificates.render(done), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{certificates.filename(done)}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -103,7 +103,9 @@ def _line(max_len: int, min_len: int = 0) -> dict[str, Any]:
     return schema
 
 
-EMAIL = {"type": "string", "format": "email", "maxLength": 254, "pattern": "^[^\\s@\\x00]+@[^\\s@\\x00]+$",
+# The domain is a host name: no whitespace and no ASCII punctuation but "-", "." and "_" (an IDN is fine).
+EMAIL = {"type": "string", "format": "email", "maxLength": 254,
+         "pattern": "^[^\\s@\\x00]+@[^\\s\\x00!-,/:-@\\[-^`{-~]+$",
          "description": "matched case-insensitively; no whitespace"}
 ACCOUNT_ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": LINE,
               "description": "the platform's account id, matched exactly"}
@@ -166,7 +168,9 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"id": UUID, "subject": UUID, "item": {"oneOf": [UUID, {"type": "null"}]},
                        "purpose": {"type": "string"}, "granted_at": {"type": "string", "format": "date-time"},
                        "withdrawn_at": {"type": ["string", "null"], "format": "date-time"},
-                       "method": {"type": "string"}, "notice_version": {"type": "string"}},
+                       "method": {"type": "string"}, "notice_version": {"type": "string"},
+                       "erasure_run": {"type": ["string", "null"], "description": "after a withdrawal: the erasure "
+                                       "of the derived items that relied on the consent (issue 9 §7)"}},
     },
     "ConsentInput": {
         "type": "object", "required": ["subject", "purpose"],
@@ -205,6 +209,13 @@ SCHEMAS: dict[str, Any] = {
             "agent_name": _line(200),
             "details": {"type": "string", "maxLength": 10_000, "pattern": NO_NUL},
             "idempotency_key": _line(100),
+            "verification": {
+                "type": "object", "required": ["method", "at"],
+                "description": "The platform attests that the account holder signed in (erasure only; needs the "
+                               "token scope `cases:attest_identity`): the case is verified at filing and its "
+                               "erasure approved, starting the grace window at once.",
+                "properties": {"method": {"type": "string", "enum": ["platform_account"]},
+                               "at": {"type": "string", "format": "date-time"}}},
         },
     },
     "Case": {
@@ -216,7 +227,9 @@ SCHEMAS: dict[str, Any] = {
                        "due_dates": {"type": "array", "items": _ref("DueDate")},
                        "governing_due_on": {"type": "string", "format": "date"},
                        "package": {"oneOf": [_ref("Package"), {"type": "null"}],
-                                   "description": "Access/portability cases: the package, else null"}},
+                                   "description": "Access/portability cases: the package, else null"},
+                       "verification_method": {"type": ["string", "null"]},
+                       "erasure": {"oneOf": [_ref("ErasureStatus"), {"type": "null"}]}},
     },
     # --- exports (issue 10) ---
     "Package": {
@@ -237,6 +250,36 @@ SCHEMAS: dict[str, Any] = {
             "covers_from": {"type": ["string", "null"], "format": "date-time",
                             "description": "CCPA requests to know: items from this instant on; null: everything"},
             "downloads": {"type": "integer", "minimum": 0},
+        },
+    },
+    # --- erasure (issue 9) ---
+    "ErasureStatus": {
+        "type": "object",
+        "description": "The erasure cascade of a case: its steps and counts, the grace window, each downstream "
+                       "recipient's status, legal holds and, once completed, the certificate's URL.",
+        "properties": {
+            "id": UUID, "scope": {"type": "string", "enum": ["subject", "partial", "items"]},
+            "state": {"type": "string", "enum": ["grace", "running", "completed", "cancelled"]},
+            "needs_attention": {"type": "boolean"},
+            "approved_at": {"type": "string", "format": "date-time"},
+            "grace_ends_at": {"type": ["string", "null"], "format": "date-time"},
+            "cancellable": {"type": "boolean"}, "current_step": {"type": ["string", "null"]},
+            "steps": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "state": {"type": "string"}, "attempts": {"type": "integer"},
+                "completed_at": {"type": ["string", "null"]}, "waiting_until": {"type": ["string", "null"]},
+                "last_error": {"type": ["string", "null"]}, "counts": {"type": "object"}}}},
+            "key_destroyed_at": {"type": ["string", "null"], "format": "date-time"},
+            "recipients": {"type": "array", "items": {"type": "object", "properties": {
+                "notice": UUID, "recipient": {"type": "string"}, "recipient_id": {"type": "integer"},
+                "status": {"type": "string", "enum": ["pending", "retrying", "failed", "notified", "confirmed",
+                                                      "other_channel"]},
+                "attempts": {"type": "integer"}, "last_status": {"type": ["string", "null"]},
+                "webhook": {"type": "boolean"}, "delivered_at": {"type": ["string", "null"]},
+                "confirmed_at": {"type": ["string", "null"]}, "other_channel_at": {"type": ["string", "null"]}}}},
+            "holds": {"type": "array", "items": {"type": "object"}},
+            "erased": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "completed_at": {"type": ["string", "null"], "format": "date-time"},
+            "certificate_url": {"type": ["string", "null"]},
         },
     },
 }
@@ -393,7 +436,8 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/cases": {"post": op("File a rights request from another system",
                                  {"201": _ref("Case"), "200": _ref("Case")},
                                  body=_json(_ref("CaseInput"))["content"], errors=("409", "422"),
-                                 links={"GET /api/v1/cases/{case_id}": {"case_id": "$response.body#/id"}},
+                                 links={"GET /api/v1/cases/{case_id}": {"case_id": "$response.body#/id"},
+                                        "GET /api/v1/cases/{case_id}/certificate": {"case_id": "$response.body#/id"}},
                                  description="201 with a new case; 200 with the existing one when the filing repeats "
                                              "an idempotency key or an identical open filing (same subject, kind, "
                                              "regimes, channel) within the duplicate window.")},
@@ -436,6 +480,12 @@ PATHS: dict[str, dict[str, Any]] = {
         "responses": {"200": {"description": "the package", "content": {"application/zip": {
             "schema": {"type": "string", "format": "binary"}}}},
             "409": ERROR, "410": ERROR, "503": ERROR}}},
+    # --- erasure (issue 9) ---
+    "/api/v1/cases/{case_id}/certificate": {"get": {
+        "summary": "The certificate of erasure (PDF), once the case's erasure has completed",
+        "parameters": [_path_param("case_id")],
+        "responses": {"200": {"description": "certificate", "content": {"application/pdf": {
+            "schema": {"type": "string", "format": "binary"}}}}, "409": ERROR}}},
 }
 
 

@@ -250,7 +250,10 @@ def _available(case: Case, user: User, now: datetime) -> dict[str, bool]:
         "resume": work and paused,
         "unfounded": work,
         "refuse": work and kind not in (Kind.DIRECT_MARKETING_OBJECTION, Kind.CONSENT_WITHDRAWAL),
-        "complete": work and not paused and case.kind not in ("access", "portability"),  # issue 10: the export
+        # Erasures complete by themselves (dsr/erasure.py); objections, restrictions and withdrawals with their
+        # flags (dsr/processing.py); access and portability with their export (issue 10).
+        "complete": work and not paused and case.kind not in ("access", "portability")
+        and kind not in workflow.SELF_COMPLETING_KINDS | workflow.FLAG_KINDS,
         "export": work and not paused and case.kind in ("access", "portability") and bool(case.verified_at),
         "cancel": work,
         "request_forced_erasure": work and kind == Kind.ERASURE and not case.forced_erasure_requested_by_id,
@@ -349,7 +352,8 @@ def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "staff": list(working_staff()),
         # opt-out / limit requests are never verified (C-OPT / C-LIM): only "not required" fits them
         "verification_methods": [(k, v) for k, v in workflow.VERIFICATION_METHODS.items()
-                                 if (k == "not_required") == (Kind(case.kind) in workflow.NO_VERIFICATION_KINDS)],
+                                 if (k == "not_required") == (Kind(case.kind) in workflow.NO_VERIFICATION_KINDS)
+                                 and k != "platform_account"],  # only the platform's token attests its sign-in
         "state_before_pause": CaseState(case.state_before_pause).label if case.state_before_pause else "",
         "verification_label": workflow.VERIFICATION_METHODS.get(case.verification_method, case.verification_method),
         "channels": Channel.choices,
@@ -362,6 +366,10 @@ def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     from dsr.views import portal_console  # the portal's panel (issue 11)
 
     ctx.update(portal_console.case_context(case))
+
+    from dsr.views import erasure_console  # issue 9: erasure cascade and processing flags
+
+    ctx.update(erasure_console.case_context(case, request.user, now))  # type: ignore[arg-type]
     return render(request, "staff/case.html", ctx)
 
 
