@@ -17,7 +17,7 @@ def seed_new_purposes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dsr', '0014_takedowns'),
+        ('dsr', '0015_export_package'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
