@@ -12,7 +12,6 @@ from dsr.models.cases import (
     Outcome,
     RegimeDefinition,
 )
-from dsr.models.exports import ExportPackage, PackageState
 from dsr.models.erasure import (
     Erasure,
     ErasureScope,
@@ -24,6 +23,7 @@ from dsr.models.erasure import (
     RecipientNotice,
     Tombstone,
 )
+from dsr.models.exports import ExportPackage, PackageState
 from dsr.models.portal import CaseMessage, PortalFiling, PortalPass, RateCounter, SigninRequest
 from dsr.models.register import CategoryPolicy, DataCategory, LegalBasis, ProcessingActivity, Recipient
 from dsr.models.reports import CcpaMetricsPublication
