@@ -1,6 +1,6 @@
 """The canary (issue 9 acceptance): a subject whose e-mail, account id, item attributes, file contents, upload
-metadata and request text carry a random marker — with photos, an embedding, a two-person video, a thumbnail, a
-stand-in for an export package, a failed job and audit events — is erased by a real qcluster. Afterwards a sweep
+metadata and request text carry a random marker — with photos, an embedding, a two-person video, a thumbnail, an
+export package, a failed job and audit events — is erased by a real qcluster. Afterwards a sweep
 of every table of the database (django-q2's included, read as raw text and decoded), the blob storage and the log
 files finds the marker nowhere and no blob of the subject."""
 
@@ -18,9 +18,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from dsr import steps, vault
-from dsr.models import CaseState, DataItem, Erasure, Holding, RunState, StepRun
-from tests.erasure_kit import Receiver, approve, build_world, erasure_case, point_recipients_at
+from dsr import exports, steps, vault, workflow
+from dsr.models import CaseState, DataItem, Erasure, ExportPackage, Holding, RunState, StepRun
+from tests.erasure_kit import Receiver, approve, build_world, erasure_case, point_recipients_at, staff
 from tests.qcluster import QCluster, require_postgres, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,13 +82,20 @@ def test_after_the_cascade_the_marker_is_nowhere_and_no_blob_of_the_subject_is_l
         category="upload_metadata", purpose="service_delivery", holders=[(w.alice, Holding.Role.OWNER)],
         content=json.dumps({"device": f"phone of {marker}"}).encode(), source=f"app-{marker}",
         attributes={"caption": f"holiday {marker}"}), actor="t", now=now)
-    export = vault.store_item(vault.NewItem(  # stands in for an export package until exports exist
+    profile = vault.store_item(vault.NewItem(
         category="account_profile", purpose="service_delivery", holders=[(w.alice, Holding.Role.OWNER)],
-        content=(f"export of {marker}\n".encode() * 5000), content_type="application/zip"), actor="t", now=now)
+        content=(f"profile of {marker}\n".encode() * 5000), content_type="text/plain"), actor="t", now=now)
+    # Her access request was answered with an export package (sealed under her key, a blob of its own).
+    access, _ = workflow.submit_case(kind="access", regimes=["eu_gdpr"], subject=w.alice, received_at=now,
+                                     actor="t", now=now)
+    workflow.verify_identity(access, method="account_reauth", actor=staff("op"), now=now)
+    steps.advance(exports.start_export(access, actor=staff("op"), now=now).pk)
+    package = ExportPackage.objects.get(case=access)
+    assert package.state == "ready" and package.blob_name
     case = erasure_case(w.alice, now, details=f"Erase everything about {marker}@example.com please")
     alice_blobs = {i.blob_name for i in (*w.alice_photos, w.embedding, w.thumbnail, w.video, w.video_of_embedding,
-                                         export) if i.blob_name}
-    assert len(alice_blobs) == 6 and metadata.sealed_inline and w.embedding.sealed_inline  # small ones: inline
+                                         profile) if i.blob_name} | {package.blob_name}
+    assert len(alice_blobs) == 7 and metadata.sealed_inline and w.embedding.sealed_inline  # small ones: inline
 
     try:
         # Mail leaves the worker's memory, as it would leave by SMTP (the file backend's spool is a mail server's).
@@ -127,7 +134,8 @@ def test_after_the_cascade_the_marker_is_nowhere_and_no_blob_of_the_subject_is_l
     assert DataItem.objects.get(pk=w.video.pk).purged_at is not None
     # The subject's API answers.
     assert api.get(f"/api/v1/subjects/{w.alice.pk}").json()["erased"] is True
-    for item in (w.alice_photos[0], export, metadata, w.video):
+    assert not ExportPackage.objects.filter(subject=w.alice).exists()
+    for item in (w.alice_photos[0], profile, metadata, w.video):
         assert api.get(f"/api/v1/items/{item.pk}/content").status_code == 410
     out = StringIO()
     call_command("verify_audit", stdout=out)
