@@ -28,7 +28,7 @@ from django.db import transaction
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone, translation
 
-from dsr import access_report, audit, crypto, emails, steps, storage, vault, workflow
+from dsr import access_report, audit, crypto, emails, holders, steps, storage, vault, workflow
 from dsr.deadlines import Kind
 from dsr.export_content import (
     ITEM_COLUMNS,
@@ -41,7 +41,17 @@ from dsr.export_content import (
     iter_views,
     media_totals,
 )
-from dsr.models import Case, CaseState, Consent, ExportPackage, Outcome, PackageState, StepRun, Subject
+from dsr.models import (
+    Case,
+    CaseState,
+    Consent,
+    ExportPackage,
+    Outcome,
+    PackageState,
+    PortalFiling,
+    StepRun,
+    Subject,
+)
 from dsr.models.cases import OPEN_STATES
 from dsr.package import FileEntry, PackageStream, Pipe, csv_document, json_document, prefetched
 from dsr.pdf import render_pdf
@@ -50,7 +60,7 @@ from dsr.steps import StepContext, StepError, StepSpec
 EXPORT_KINDS = frozenset({Kind.ACCESS.value, Kind.PORTABILITY.value})
 FORMAT_VERSION = "1.0"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas" / "export" / "v1"
-SCHEMA_NAMES = ("manifest", "subject", "items", "consents", "requests")
+SCHEMA_NAMES = ("manifest", "subject", "items", "consents", "requests", "records")
 CCPA_EARLIEST = datetime(2022, 1, 1, tzinfo=UTC)  # on request, a request to know reaches back to here (§7.6)
 PROGRESS_EVERY = 1.0  # seconds between progress writes
 
@@ -67,6 +77,12 @@ def schema_text(name: str) -> bytes:
     if name not in SCHEMA_NAMES:
         raise KeyError(name)
     return (SCHEMA_DIR / f"{name}.schema.json").read_bytes()
+
+
+def case_language(case: Case) -> str:
+    """The language the request was made in (the portal records it), if dsr speaks it; else the default."""
+    language = PortalFiling.objects.filter(case=case).values_list("language", flat=True).first()
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
 
 
 def expiry_days() -> int:
@@ -335,7 +351,8 @@ def complete_with_package(case: Case, package: ExportPackage, *, now: datetime) 
     workflow._mark_responded(case, now)
     address = workflow._subject_address(case)
     if address:
-        emails.queue("export_ready", to=address, now=now, case=case, context=_notice_context(case, package))
+        with translation.override(case_language(case)):
+            emails.queue("export_ready", to=address, now=now, case=case, context=_notice_context(case, package))
     workflow._event(case, "completed", actor="system:exports", now=now, outcome=outcome, forced=False,
                     package=str(package.pk), notice_sent=bool(address))
     return True
@@ -405,7 +422,7 @@ def _write(package: ExportPackage, ctx: StepContext | None) -> tuple[storage.Wri
     package.files_total, package.bytes_total = files_total, bytes_total
     progress = _Progress(package, ctx)
     stream = PackageStream(entries=[], on_file=progress.on_file, on_bytes=progress.on_bytes)
-    language = settings.LANGUAGE_CODE
+    language = case_language(case)
     with translation.override(language):
         stream.entries = _entries(package, case, subject, scope, stream, language)
         key, aad, name = _package_key(package), _package_aad(package), package.blob_name
@@ -423,10 +440,16 @@ def _entries(package: ExportPackage, case: Case, subject: Subject, scope: Scope,
     stats, catalogue = Stats(), Catalogue()
     for view in iter_views(scope, subject):
         stats.add(view)
+    # what other holders keep (portal submissions, messages…): not in a portability package (not data the
+    # subject provided to the service itself, nor observed about their use of it)
+    extra = [] if scope.kind == Kind.PORTABILITY else [
+        (h.name, rs) for h in holders.HOLDERS if h.export is not None for rs in h.export(subject)]
     report = access_report.build_context(case=case, subject=subject, package_id=package.pk, scope=scope,
                                          stats=stats, catalogue=catalogue, withheld_note=package.withheld_note,
                                          now=package.created_at)
     report["language"] = language
+    report["other_records"] = [{"file": f"data/{h}-{rs.name}", "description": rs.description,
+                                "count": len(rs.records)} for h, rs in extra]
     pdf = _RENDERER.submit(_render_report, report, language)  # context built here: no database on the thread
     try:
         yield from _media(scope, subject)
@@ -458,6 +481,15 @@ def _entries(package: ExportPackage, case: Case, subject: Subject, scope: Scope,
     yield FileEntry("data/requests.csv", lambda: csv_document(REQUEST_COLUMNS, (
         [" ".join(r[k]) if isinstance(r[k], list) else r[k] for k in REQUEST_COLUMNS] for r in requests)),
         compress=True, media_type="text/csv")
+    for holder, record_set in extra:
+        base = f"data/{holder}-{record_set.name}"
+        doc = {**head("records"), "source": holder, "name": record_set.name, "description": record_set.description,
+               "fields": record_set.fields}
+        yield FileEntry(f"{base}.json", lambda doc=doc, rs=record_set: json_document(doc, "records", rs.records),
+                        compress=True, media_type="application/json", schema=schema_url("records"))
+        columns = list(record_set.fields)
+        yield FileEntry(f"{base}.csv", lambda rs=record_set, columns=columns: csv_document(
+            columns, ([r.get(c) for c in columns] for r in rs.records)), compress=True, media_type="text/csv")
     for name in SCHEMA_NAMES:
         yield FileEntry(f"schemas/{name}.schema.json", lambda name=name: [schema_text(name)], compress=True,
                         media_type="application/schema+json")

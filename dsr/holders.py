@@ -38,6 +38,18 @@ from dsr.models import (
 
 
 @dataclass(frozen=True)
+class RecordSet:
+    """What a holder adds to a subject's access package (``Holder.export``): one JSON file (schema ``records``)
+    and its CSV, ``data/<holder>-<name>.json``. ``fields`` describes every key of a record in plain words;
+    records hold plain JSON values, and nothing about other people."""
+
+    name: str
+    description: str
+    fields: dict[str, str]
+    records: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Holder:
     name: str
     models: tuple[type[models.Model], ...]
@@ -45,8 +57,8 @@ class Holder:
     # interfaces.md: the erasure cascade calls erase(subject, ctx) -> counts; exports call export.
     erase: Callable[[Subject, Any], dict[str, int]] | None = None
     # The access package reads the core holders (identity, vault, consents, cases) itself
-    # (dsr/export_content.py); ``export`` is the hook for what other holders add to it.
-    export: Callable[..., Any] | None = None
+    # (dsr/export_content.py); ``export(subject) -> list[RecordSet]`` is how any other holder adds to it.
+    export: Callable[[Subject], list[RecordSet]] | None = None
 
 
 def _cascade(name: str) -> Callable[[Subject, Any], dict[str, int]]:
@@ -86,6 +98,37 @@ def _describe_portal(subject: Subject) -> dict[str, int]:
         "verification_records": PortalPass.objects.filter(subject=subject).count(),
         "case_messages": CaseMessage.objects.filter(case__subject=subject).count(),
     }
+
+
+def _export_portal(subject: Subject) -> list[RecordSet]:
+    """The subject's portal submissions as they gave them and the message threads of their cases (issue 10)."""
+    from dsr.export_content import iso
+
+    filings = [{"submitted_at": iso(f.created_at), "choice": f.choice, "request_kind": f.kind,
+                "case": f.case.reference if f.case_id else None, "country": f.country, "region": f.region,
+                "email": f.email, "details": f.details, "where_the_content_is": f.content_ref,
+                "signature": f.signature, "filed_by": f.filed_by, "agent_name": f.agent_name,
+                "language": f.language, "global_privacy_control": f.gpc, "confirmed_at": iso(f.confirmed_at)}
+               for f in PortalFiling.objects.filter(subject=subject).select_related("case").order_by("created_at")]
+    messages = [{"case": m.case.reference, "at": iso(m.created_at), "from": "you" if m.from_subject else "us",
+                 "text": m.body}
+                for m in CaseMessage.objects.filter(case__subject=subject).select_related("case")
+                .order_by("created_at", "id")]
+    return [
+        RecordSet("filings", "What you submitted through our privacy portal", {
+            "submitted_at": "when you submitted it", "choice": "what you chose on the form",
+            "request_kind": "the kind of request it became", "case": "the reference of that request",
+            "country": "where you said you live", "region": "your state or region, if given",
+            "email": "the e-mail address you gave", "details": "what you wrote",
+            "where_the_content_is": "where you said a photo or video of you is",
+            "signature": "the name you typed as your signature", "filed_by": "you, or an agent for you",
+            "agent_name": "your agent's name, if an agent filed it", "language": "the language of the form",
+            "global_privacy_control": "whether your browser sent a Global Privacy Control signal",
+            "confirmed_at": "when you confirmed it was you"}, filings),
+        RecordSet("messages", "Messages between you and us about your requests", {
+            "case": "the reference of the request", "at": "when it was written", "from": "you or us",
+            "text": "the message"}, messages),
+    ]
 
 
 def _erase_portal(subject: Subject, ctx: Any = None) -> dict[str, int]:
@@ -150,7 +193,8 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("consents", (Consent,), _describe_consents, erase=_cascade("erase_consents")),
     # Case records are kept for accountability (CCPA §7101: 24 months) and anonymised, not deleted.
     Holder("cases", (Case, OutboundMessage), _describe_cases, erase=_cascade("erase_cases")),
-    Holder("portal", (PortalFiling, PortalPass, CaseMessage, SigninRequest), _describe_portal, erase=_erase_portal),
+    Holder("portal", (PortalFiling, PortalPass, CaseMessage, SigninRequest), _describe_portal, erase=_erase_portal,
+           export=_export_portal),
     # Takedown desk (issue 13): PDQ hashes of held pictures; takedown requests, their complaints and notifiers.
     Holder("perceptual_hashes", (ItemHash,), _describe_hashes, erase=_erase_hashes),
     Holder("takedowns", (Takedown, Complaint, Notifier), _describe_takedowns, erase=_erase_takedowns),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from dsr import vault, workflow
-from dsr.models import Case, DataItem, Holding, Subject
+from dsr.models import Case, CaseMessage, DataItem, Holding, Subject
 from dsr.roles import Role, create_staff
 from tests import factories
 
@@ -88,6 +88,10 @@ def build(regimes=("eu_gdpr",), kind="access", *, verified=True, tag: str = "") 
     vault.record_consent(ana, purpose="photo_generation", granted_at=T0, actor="test", now=T0)
     case, _ = workflow.submit_case(kind=kind, regimes=list(regimes), subject=ana, received_at=T0 + timedelta(days=1),
                                    actor="test", now=T0 + timedelta(days=1), details="What do you hold about me?")
+    CaseMessage.objects.create(case=case, from_subject=False, author="staff:1", created_at=T0 + timedelta(days=1),
+                               body="Which account is this about?")
+    CaseMessage.objects.create(case=case, from_subject=True, author="subject", created_at=T0 + timedelta(days=1),
+                               body="=The one with my holiday photos")
     if verified:
         operator = create_staff(f"export-operator{tag}", "pw-for-tests-only", Role.OPERATOR)
         case = workflow.verify_identity(case, method="account_reauth", actor=operator, now=T0 + timedelta(days=1))

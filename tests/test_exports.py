@@ -83,7 +83,7 @@ def test_a_package_round_trips_every_hash_every_schema_and_the_media_bytes(world
 
     json_files = [n for n in names if n.endswith(".json") and not n.startswith("schemas/")]
     assert {"manifest.json", "data/items.json", "data/subject.json", "data/consents.json",
-            "data/requests.json"} <= set(json_files)
+            "data/requests.json", "data/portal-messages.json", "data/portal-filings.json"} <= set(json_files)
     for name in json_files:
         doc = json.loads(z.read(name))
         url = doc["schema"]
@@ -100,6 +100,9 @@ def test_a_package_round_trips_every_hash_every_schema_and_the_media_bytes(world
         assert z.read(items[str(item.pk)]["file"]) == vault.read_item(item)
     assert {n for n in names if n.startswith("media/")} == {items[str(i.pk)]["file"] for i in media}
     assert json.loads(z.read("data/subject.json"))["subject"]["email"] == "ana.export@example.com"
+    messages = json.loads(z.read("data/portal-messages.json"))["records"]  # another holder's export hook
+    assert [(m["from"], m["text"]) for m in messages] == [("us", "Which account is this about?"),
+                                                          ("you", "=The one with my holiday photos")]
 
 
 def test_the_pdf_holds_every_article_15_heading_and_names_the_recipients_from_the_register(world):
@@ -204,10 +207,11 @@ def test_csv_cells_starting_with_a_formula_character_are_neutralised_in_the_pack
     assert consent.pk
     z = unzip(build_package(case))
     cells = []
-    for name in ("data/items.csv", "data/consents.csv", "data/requests.csv"):
+    for name in ("data/items.csv", "data/consents.csv", "data/requests.csv", "data/portal-messages.csv"):
         rows = list(csv.reader(io.StringIO(z.read(name).decode("utf-8-sig"))))
         cells += [c for row in rows for c in row]
     assert "'" + FORMULA in cells and "'@in_app" in cells and "'-2+3" in cells
+    assert "'=The one with my holiday photos" in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
 
 
@@ -414,3 +418,16 @@ def test_operators_start_the_export_see_its_progress_and_download_it_audited(wor
     aud.force_login(auditor)
     assert aud.get(reverse("staff-case-package", args=[world.case.pk])).status_code == 403
     assert Event.objects.filter(kind="export.downloaded").count() == 1
+
+
+def test_the_report_is_in_the_language_the_request_was_made_in(world):
+    from dsr.models import PortalFiling
+
+    PortalFiling.objects.create(fingerprint="f" * 64, created_at=T0, choice="access", kind="access",
+                                regimes=["eu_gdpr"], country="DE", email=world.ana.email, language="de",
+                                case=world.case, subject=world.ana)
+    assert exports.case_language(world.case) == "de"
+    z = unzip(build_package(world.case))
+    assert '<html lang="de">' in z.read("index.html").decode()  # German text comes with the catalogue
+    filings = json.loads(z.read("data/portal-filings.json"))["records"]
+    assert [f["language"] for f in filings] == ["de"]
