@@ -283,10 +283,10 @@ def _check_after_ingest(item: DataItem, hashes: Sequence[FrameHash], *, now: dat
     match = block_list_match([f.hash for f in hashes])
     if match is None:
         return
-    from dsr import takedowns
+    from dsr import takedown_copies
 
     try:
         with transaction.atomic():
-            takedowns.list_copy_after_ingest(match.blocked.takedown, item, match, now=now)
+            takedown_copies.list_copy_after_ingest(match.blocked.takedown, item, match, now=now)
     except IntegrityError:  # already listed by an earlier run of this job
         pass

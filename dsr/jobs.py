@@ -183,9 +183,9 @@ def hash_item(item_id: str) -> str:
 
 
 def takedown_escalations() -> str:
-    from dsr import takedowns
+    from dsr import takedown_notices
 
-    return f"sent={takedowns.send_escalations(now=timezone.now())}"
+    return f"sent={takedown_notices.send_escalations(now=timezone.now())}"
 
 
 def takedown_housekeeping() -> str:

@@ -141,16 +141,16 @@ def complete(ctx: StepContext) -> dict[str, Any]:
 
 
 def sweep(ctx: StepContext) -> dict[str, Any]:
-    from dsr import takedowns
+    from dsr import takedown_copies
 
     td, _batch, _items = _load(ctx)
     with ctx.fenced():
-        found = takedowns.record_sweep(Takedown.objects.select_for_update().get(pk=td.pk), now=ctx.now)
+        found = takedown_copies.record_sweep(Takedown.objects.select_for_update().get(pk=td.pk), now=ctx.now)
     return {"copies_listed": found}
 
 
 def notify(ctx: StepContext) -> dict[str, Any]:
-    from dsr import takedowns
+    from dsr import takedown_notices
 
     td, batch, items = _load(ctx)
     requester_subject = td.erasure_case.subject_id if td.erasure_case_id and td.erasure_case else None
@@ -159,8 +159,8 @@ def notify(ctx: StepContext) -> dict[str, Any]:
     with ctx.fenced():
         td = Takedown.objects.select_for_update().get(pk=td.pk)
         if batch == 0:
-            sent["outcome"] = int(takedowns.notify_outcome(td, now=ctx.now))
+            sent["outcome"] = int(takedown_notices.notify_outcome(td, now=ctx.now))
         for subject in Subject.objects.filter(pk__in=owner_ids):
-            sent["statements"] += int(takedowns.statement_of_reasons(td, subject, batch=batch, now=ctx.now))
+            sent["statements"] += int(takedown_notices.statement_of_reasons(td, subject, batch=batch, now=ctx.now))
     last = td.removals.aggregate(m=Max("batch"))["m"]
     return {**sent, "uploaders": len(owner_ids), "latest_batch": last}

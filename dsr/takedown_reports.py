@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from dsr import hour_clocks, pdf, takedowns
+from dsr import hour_clocks, pdf, takedown_intake, takedowns
 from dsr.models import DataItem, Event, OutboundMessage
 from dsr.models.takedowns import ReuploadBlock, Takedown, TakedownItem
 
@@ -49,7 +49,7 @@ def evidence_context(td: Takedown, *, now: datetime) -> dict[str, Any]:
         "td": td, "now": now, "zone": zone,
         "received_local": takedowns.shown(td.received_at, zone),
         "valid_local": takedowns.shown(td.valid_at, zone) if td.valid_at else None,
-        "missing": takedowns.missing_elements(td) if td.state == "incomplete" else [],
+        "missing": takedown_intake.missing_elements(td) if td.state == "incomplete" else [],
         "clocks": takedowns.clocks_view(td), "governing": governing, "margin": margin,
         "items": items, "removed": [i for i in items if i.state == TakedownItem.State.REMOVED],
         "copies": [i for i in items if i.role == TakedownItem.Role.COPY], "made_here": made_here,

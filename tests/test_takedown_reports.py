@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from pypdf import PdfReader
 
-from dsr import copies, takedown_reports, takedowns
+from dsr import copies, takedown_intake, takedown_reports, takedowns
 from dsr.models import Event, ReuploadBlock, Takedown, TakedownItem
 from dsr.roles import Role, create_staff
 
@@ -79,7 +79,7 @@ def test_figures_count_requests_received_in_the_period_and_hours_from_validity_t
 
 def test_the_evidence_pack_of_a_refused_request_holds_the_elements_the_decision_and_the_notices(api):
     op = create_staff("op", "pw-op-12345", Role.OPERATOR)
-    td, _created, _token = takedowns.file_takedown(takedowns.Filing(
+    td, _created, _token = takedown_intake.file_takedown(takedown_intake.Filing(
         signature_name="Jane Roe", signature_attested=True, links=["https://platform.example/v/12345678"],
         good_faith_statement="This clip shows me and I never agreed.", good_faith_confirmed=True,
         contact_email="jane@example.org", intimate=True), channel="portal", actor="portal", now=T0)

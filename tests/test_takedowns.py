@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from django.test import Client
 
-from dsr import copies, storage, takedowns
+from dsr import copies, storage, takedown_intake, takedown_notices, takedowns
 from dsr.models import Event, ItemHash, OutboundMessage, Takedown, TakedownClock
 from dsr.roles import Role, create_staff
 from tests.factories import jpeg_bytes, scene_image
@@ -182,13 +182,13 @@ def test_a_reference_image_locates_the_photo_it_shows_and_is_kept_only_encrypted
     # Sealed under the request's own key: the stored blob is not the picture, and opens only with that key.
     raw = storage.raw_bytes(td.ref_blob_name)
     assert p.requester_photo_bytes[:64] not in raw and b"JFIF" not in raw
-    assert takedowns.open_reference(td)[:3] == b"\xff\xd8\xff"
+    assert takedown_intake.open_reference(td)[:3] == b"\xff\xd8\xff"
     with django_capture_on_commit_callbacks(execute=True):
-        takedowns.shred_reference(td, why="test", actor="test", now=datetime.now(UTC))
+        takedown_intake.shred_reference(td, why="test", actor="test", now=datetime.now(UTC))
     td.refresh_from_db()
     assert td.ref_key_wrapped == "" and td.ref_pdq  # the hash stays to find copies
     with pytest.raises(takedowns.TakedownError):
-        takedowns.open_reference(td)
+        takedown_intake.open_reference(td)
     assert td.ref_blob_name not in {name for name, _ in storage.iter_blobs()}
 
 
@@ -203,8 +203,8 @@ def test_an_abusive_notifiers_next_request_is_reviewed_without_the_automatic_blo
     td.refresh_from_db()
     assert td.notifier.manifestly_unfounded == 3
     with pytest.raises(takedowns.TakedownError):
-        takedowns.mark_notifier_abusive(td, reason="short", actor=op, now=datetime.now(UTC))
-    takedowns.mark_notifier_abusive(td, reason="Three manifestly unfounded notices after a warning on 1 March.",
+        takedown_notices.mark_notifier_abusive(td, reason="short", actor=op, now=datetime.now(UTC))
+    takedown_notices.mark_notifier_abusive(td, reason="Three manifestly unfounded notices after a warning on 1 March.",
                                     actor=op, now=datetime.now(UTC))
     nxt = Takedown.objects.get(number=file_api(api, complete_body(item_ids=[p.video])).json()["number"])
     assert nxt.review_only and nxt.state == "under_review" and nxt.clocks.exists()
@@ -233,8 +233,8 @@ def test_a_refusal_lifts_the_block_and_tells_the_requester_why_with_a_complaint_
     complaint = td.complaints.get()
     assert complaint.filed_at is not None and complaint.party == "requester"
     with pytest.raises(takedowns.TakedownError):
-        takedowns.decide_complaint(complaint, upheld=True, reason="x", actor=other, now=datetime.now(UTC))
-    takedowns.decide_complaint(complaint, upheld=True, reason="The consent record does not match the person.",
+        takedown_notices.decide_complaint(complaint, upheld=True, reason="x", actor=other, now=datetime.now(UTC))
+    takedown_notices.decide_complaint(complaint, upheld=True, reason="The consent record does not match the person.",
                                actor=other, now=datetime.now(UTC))
     td.refresh_from_db()
     assert td.state == "under_review"  # sent back for a new decision
@@ -347,11 +347,11 @@ def test_escalation_emails_go_out_24_and_4_hours_before_the_deadline_once_each(a
     with time_machine.travel(T0, tick=False):
         td = Takedown.objects.get(number=file_api(api, complete_body()).json()["number"])
     due = td.due_at
-    assert takedowns.send_escalations(now=due - timedelta(hours=25)) == 0
-    assert takedowns.send_escalations(now=due - timedelta(hours=23, minutes=59)) == 1
-    assert takedowns.send_escalations(now=due - timedelta(hours=23)) == 0  # once
-    assert takedowns.send_escalations(now=due - timedelta(hours=3, minutes=59)) == 1
-    assert takedowns.send_escalations(now=due - timedelta(hours=1)) == 0
+    assert takedown_notices.send_escalations(now=due - timedelta(hours=25)) == 0
+    assert takedown_notices.send_escalations(now=due - timedelta(hours=23, minutes=59)) == 1
+    assert takedown_notices.send_escalations(now=due - timedelta(hours=23)) == 0  # once
+    assert takedown_notices.send_escalations(now=due - timedelta(hours=3, minutes=59)) == 1
+    assert takedown_notices.send_escalations(now=due - timedelta(hours=1)) == 0
     mails = OutboundMessage.objects.filter(template="takedown_escalation", to="op@example.com").order_by("created_at")
     assert [m.subject_line[:8] for m in mails] == ["[24 h le", "[4 h lef"]
     assert td.number in mails[0].body_text

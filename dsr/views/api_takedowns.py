@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dsr import takedowns
+from dsr import takedown_intake, takedowns
 from dsr.models import Takedown
 from dsr.views.apiutil import ApiError, actor_of, api_view, json_body, optional_str
 
@@ -28,7 +28,7 @@ def takedown_json(td: Takedown) -> dict[str, Any]:
         "received_at": td.received_at.isoformat(),
         "valid_at": td.valid_at.isoformat() if td.valid_at else None,
         "missing": [{"element": m.element, "field": m.field, "message": m.message}
-                    for m in takedowns.missing_elements(td)] if td.state == "incomplete" else [],
+                    for m in takedown_intake.missing_elements(td)] if td.state == "incomplete" else [],
         "intimate_claimed": td.intimate_claimed,
         "minor_suspected": td.minor_suspected,
         "clocks": [{"regime": c.regime, "starts_at": c.starts_at.isoformat(), "due_at": c.due_at.isoformat(),
@@ -41,8 +41,8 @@ def takedown_json(td: Takedown) -> dict[str, Any]:
     }
 
 
-def _filing(body: dict[str, Any]) -> takedowns.Filing:
-    f = takedowns.Filing()
+def _filing(body: dict[str, Any]) -> takedown_intake.Filing:
+    f = takedown_intake.Filing()
     for name, limit in _LINE_FIELDS.items():
         setattr(f, name, optional_str(body, name, limit) or "")
     for name, limit in _TEXT_FIELDS.items():
@@ -95,7 +95,7 @@ def takedowns_create(request: HttpRequest) -> HttpResponse:
     the first request (200)."""
     body = json_body(request)
     key = optional_str(body, "idempotency_key", 100)
-    td, created, _token = _call(takedowns.file_takedown, _filing(body), channel="api", actor=actor_of(request),
+    td, created, _token = _call(takedown_intake.file_takedown, _filing(body), channel="api", actor=actor_of(request),
                                 now=request.now, idempotency_key=key)
     return JsonResponse(takedown_json(td), status=201 if created else 200)
 
@@ -118,7 +118,7 @@ def takedown_supplement(request: HttpRequest, number: str) -> HttpResponse:
     td = _get(number)
     body = json_body(request)
     try:
-        td = takedowns.supplement_takedown(td, _filing(body), actor=actor_of(request), now=request.now)
+        td = takedown_intake.supplement_takedown(td, _filing(body), actor=actor_of(request), now=request.now)
     except takedowns.TakedownError as exc:
         status = 409 if td.state != "incomplete" else 422
         raise ApiError(status, "conflict" if status == 409 else "invalid_request", str(exc)) from exc

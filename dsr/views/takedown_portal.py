@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from dsr import ratelimit, takedowns
+from dsr import ratelimit, takedown_intake, takedown_notices, takedowns
 from dsr.models.takedowns import FiledAs
 from dsr.views.portal import _limited, _page, portal_view
 
@@ -57,13 +57,13 @@ class IntakeForm(_FilingFields):
                                 "erasure)"))
 
 
-def _filing(data: dict[str, Any], upload: Any) -> takedowns.Filing:
+def _filing(data: dict[str, Any], upload: Any) -> takedown_intake.Filing:
     ref = None
     if upload is not None:
         if upload.size > settings.DSR_TAKEDOWN_REFERENCE_MAX_BYTES:
             raise takedowns.TakedownError(str(_("the uploaded copy is too large")))
         ref = upload.read()
-    return takedowns.Filing(
+    return takedown_intake.Filing(
         signature_name=data.get("signature_name") or "", signature_attested=bool(data.get("signature_attested")),
         filed_as=data.get("filed_as") or FiledAs.INDIVIDUAL, acting_for=data.get("acting_for") or "",
         authority=data.get("authority") or "", item_refs=[data["item_id"]] if data.get("item_id") else [],
@@ -92,7 +92,7 @@ def intake(request: HttpRequest) -> HttpResponse:
         form = IntakeForm(request.POST, request.FILES)
         if form.is_valid():
             try:
-                _td, _created, token = takedowns.file_takedown(
+                _td, _created, token = takedown_intake.file_takedown(
                     _filing(form.cleaned_data, form.cleaned_data.get("reference_image")), channel="portal",
                     actor="portal", now=request.now)
             except takedowns.TakedownError as exc:
@@ -108,7 +108,7 @@ def intake(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @portal_view
 def status(request: HttpRequest, token: str) -> HttpResponse:
-    td = takedowns.find_by_token(token)
+    td = takedown_intake.find_by_token(token)
     if td is None:
         return _noindex(_page(request, "takedown/gone.html", status=404))
     error = ""
@@ -121,8 +121,8 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
         form = _FilingFields(request.POST, request.FILES)
         if form.is_valid():
             try:
-                takedowns.supplement_takedown(td, _filing(form.cleaned_data, form.cleaned_data.get("reference_image")),
-                                              actor="portal", now=request.now)
+                filing = _filing(form.cleaned_data, form.cleaned_data.get("reference_image"))
+                takedown_intake.supplement_takedown(td, filing, actor="portal", now=request.now)
             except takedowns.TakedownError as exc:
                 error = str(exc)
             else:
@@ -130,7 +130,7 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
         else:
             error = str(_("Some answers could not be read; please check the form."))
         td.refresh_from_db()
-    missing = takedowns.missing_elements(td) if td.state == "incomplete" else []
+    missing = takedown_intake.missing_elements(td) if td.state == "incomplete" else []
     return _noindex(_page(request, "takedown/status.html", {
         "td": td, "missing": missing, "missing_fields": {m.field for m in missing}, "form": form, "error": error,
         "due_local": takedowns.shown(td.due_at) if td.due_at else None}, status=422 if error else 200))
@@ -144,7 +144,7 @@ class ComplaintForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @portal_view
 def complaint(request: HttpRequest, token: str) -> HttpResponse:
-    c = takedowns.complaint_by_token(token)
+    c = takedown_notices.complaint_by_token(token)
     if c is None:
         return _noindex(_page(request, "takedown/gone.html", status=404))
     error, form = "", ComplaintForm()
@@ -156,7 +156,7 @@ def complaint(request: HttpRequest, token: str) -> HttpResponse:
         form = ComplaintForm(request.POST)
         if form.is_valid():
             try:
-                c = takedowns.file_complaint(c, text=form.cleaned_data["text"], now=request.now)
+                c = takedown_notices.file_complaint(c, text=form.cleaned_data["text"], now=request.now)
             except takedowns.TakedownError as exc:
                 error = str(exc)
             else:

@@ -18,7 +18,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
-from dsr import audit, hour_clocks, takedown_reports, takedowns, workflow
+from dsr import (
+    audit,
+    hour_clocks,
+    takedown_copies,
+    takedown_intake,
+    takedown_notices,
+    takedown_reports,
+    takedowns,
+    workflow,
+)
 from dsr.models import DataItem, Event
 from dsr.models.takedowns import (
     OPEN_TAKEDOWN_STATES,
@@ -79,7 +88,7 @@ def takedown_detail(request: HttpRequest, takedown_id: uuid.UUID) -> HttpRespons
     threshold = settings.DSR_TAKEDOWN_ABUSE_THRESHOLD
     return render(request, "staff/takedown.html", {
         "td": td, "now": now, "zone": takedowns.operator_zone(),
-        "missing": takedowns.missing_elements(td) if td.state == TakedownState.INCOMPLETE else [],
+        "missing": takedown_intake.missing_elements(td) if td.state == TakedownState.INCOMPLETE else [],
         "clocks": takedowns.clocks_view(td), "items": items,
         "located": [i for i in items if i.role != TakedownItem.Role.COPY],
         "copies": [i for i in items if i.role == TakedownItem.Role.COPY],
@@ -141,11 +150,12 @@ def copies_action(request: HttpRequest, takedown_id: uuid.UUID) -> HttpResponse:
     try:
         ids = _ids(request.POST.getlist("items"))
         if request.POST.get("action") == "confirm":
-            removal = takedowns.confirm_copies(td, ids, actor=request.user, now=now)
+            removal = takedown_copies.confirm_copies(td, ids, actor=request.user, now=now)
             messages.success(request, f"Removing {len(ids)} cop{'y' if len(ids) == 1 else 'ies'} (batch "
                                       f"{removal.batch}).")
         elif request.POST.get("action") == "dismiss":
-            n = takedowns.dismiss_copies(td, ids, reason=request.POST.get("reason", ""), actor=request.user, now=now)
+            n = takedown_copies.dismiss_copies(td, ids, reason=request.POST.get("reason", ""), actor=request.user,
+                                               now=now)
             messages.success(request, f"{n} listed item{'s' if n != 1 else ''} dismissed as not a copy.")
         else:
             raise takedowns.TakedownError("choose to confirm or to dismiss")
@@ -159,7 +169,7 @@ def copies_action(request: HttpRequest, takedown_id: uuid.UUID) -> HttpResponse:
 def sweep(request: HttpRequest, takedown_id: uuid.UUID) -> HttpResponse:
     td = get_object_or_404(Takedown, pk=takedown_id)
     try:
-        n = takedowns.sweep_again(td, actor=request.user, now=timezone.now())
+        n = takedown_copies.sweep_again(td, actor=request.user, now=timezone.now())
     except takedowns.TakedownError as exc:
         messages.error(request, str(exc))
     else:
@@ -187,11 +197,12 @@ def notifier_action(request: HttpRequest, takedown_id: uuid.UUID) -> HttpRespons
     now = timezone.now()
     try:
         if request.POST.get("action") == "mark":
-            takedowns.mark_notifier_abusive(td, reason=request.POST.get("reason", ""), actor=request.user, now=now)
+            takedown_notices.mark_notifier_abusive(td, reason=request.POST.get("reason", ""), actor=request.user,
+                                                   now=now)
             messages.success(request, "Notifier marked abusive: their next requests are reviewed without the "
                                       "automatic block.")
         elif request.POST.get("action") == "lift":
-            takedowns.lift_notifier_abuse(td, actor=request.user, now=now)
+            takedown_notices.lift_notifier_abuse(td, actor=request.user, now=now)
             messages.success(request, "The notifier is no longer marked abusive.")
         else:
             raise takedowns.TakedownError("choose to mark or to lift")
@@ -210,7 +221,7 @@ def complaint_decide(request: HttpRequest, complaint_id: uuid.UUID) -> HttpRespo
             raise takedowns.TakedownError("choose upheld or rejected")
         if c.takedown.decided_by_id == request.user.pk:
             raise takedowns.TakedownError("a complaint is reviewed by someone who did not take the decision")
-        takedowns.decide_complaint(c, upheld=outcome == "upheld", reason=request.POST.get("reason", ""),
+        takedown_notices.decide_complaint(c, upheld=outcome == "upheld", reason=request.POST.get("reason", ""),
                                    actor=request.user, now=timezone.now())
     except takedowns.TakedownError as exc:
         messages.error(request, str(exc))
@@ -225,7 +236,7 @@ def reference_image(request: HttpRequest, takedown_id: uuid.UUID) -> HttpRespons
     """The requester's reference image, decrypted for the operator reviewing the request (audited)."""
     td = get_object_or_404(Takedown, pk=takedown_id)
     try:
-        data = takedowns.open_reference(td)
+        data = takedown_intake.open_reference(td)
     except takedowns.TakedownError as exc:
         messages.error(request, str(exc))
         return _back(td.pk)
