@@ -274,9 +274,6 @@ def decide_takedown(td: Takedown, *, valid: bool, intimate: bool, reason: str, g
         save_clocks(td, hour_clocks.clocks_after_decision(td.valid_at, valid=valid, intimate=intimate,
                                                            opts=clock_options()), now)
         if valid:
-            if not removal_available():
-                raise TakedownError("removal goes through the erasure cascade (dsr/erasure.py), which this "
-                                    "installation does not have yet; the depiction stays blocked meanwhile")
             _plan_removal(td, likeness=likeness, extra=extra, now=now)
             td.state = TakedownState.REMOVING
         else:
@@ -291,12 +288,6 @@ def decide_takedown(td: Takedown, *, valid: bool, intimate: bool, reason: str, g
         else:
             takedown_notices.notify_outcome(td, now=now)
     return td
-
-
-def removal_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("dsr.erasure") is not None
 
 
 def _plan_removal(td: Takedown, *, likeness: set[uuid.UUID], extra: set[uuid.UUID], now: datetime) -> None:
