@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Count
 
 from dsr.models import (
+    BreachAffected,
     Case,
     CaseMessage,
     Complaint,
@@ -162,6 +163,16 @@ def _erase_takedowns(subject: Subject, ctx: Any = None) -> dict[str, int]:
     from dsr import takedowns
 
     return takedowns.erase_for_subject(subject, ctx)
+def _describe_breaches(subject: Subject) -> dict[str, int]:
+    return {"breach_notices": BreachAffected.objects.filter(subject=subject).count()}
+
+
+def _erase_breaches(subject: Subject, ctx: Any = None) -> dict[str, int]:
+    # The breach keeps its counts (scope_counts) for the Art. 33(5) register; only the link to the person goes.
+    deleted, _ = BreachAffected.objects.filter(subject=subject).delete()
+    return {"breach_notices": deleted}
+
+
 def _describe_exports(subject: Subject) -> dict[str, int]:
     from dsr import exports
 
@@ -199,6 +210,8 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("perceptual_hashes", (ItemHash,), _describe_hashes, erase=_erase_hashes),
     Holder("takedowns", (Takedown, Complaint, Notifier), _describe_takedowns, erase=_erase_takedowns),
     # Access/portability packages: sealed under the subject's key, deleted (blob and row) on erasure.
+    # Breach desk (issue 12): who a breach affected and the state of their notice.
+    Holder("breaches", (BreachAffected,), _describe_breaches, erase=_erase_breaches),
     Holder("exports", (ExportPackage,), _describe_exports, erase=_erase_exports),
     Holder("processing_flags", (ProcessingFlag,), _describe_flags, erase=_cascade("erase_flags")),
     Holder("erasures", (Erasure,), _describe_erasures, erase=_keep_erasure_records),

@@ -2,6 +2,19 @@
 
 from dsr.models.api import ApiToken
 from dsr.models.audit import Event
+from dsr.models.breaches import (
+    Breach,
+    BreachAffected,
+    BreachDeadline,
+    BreachEscalation,
+    BreachFiling,
+    BreachOrigin,
+    BreachState,
+    BreachType,
+    Exception34,
+    FilingPhase,
+    RiskLevel,
+)
 from dsr.models.cases import (
     Case,
     CaseDeadline,
@@ -44,6 +57,17 @@ from dsr.models.takedowns import (
 from dsr.models.vault import Consent, DataItem, Derivation, Holding, Subject, SubjectKey
 
 __all__ = [
+    "Breach",
+    "BreachAffected",
+    "BreachDeadline",
+    "BreachEscalation",
+    "BreachFiling",
+    "BreachOrigin",
+    "BreachState",
+    "BreachType",
+    "Exception34",
+    "FilingPhase",
+    "RiskLevel",
     "BlockedHash",
     "Complaint",
     "ItemHash",

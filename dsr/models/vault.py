@@ -49,6 +49,9 @@ class Subject(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ACCOUNT_HOLDER)
     email = models.CharField(max_length=254, null=True, blank=True)
     account_id = models.CharField(max_length=128, null=True, blank=True)
+    # Where the person lives, when the platform knows (ISO 3166-1 "DE" or 3166-2 "US-CA", "GB-SCT"): breach
+    # scoping counts affected people per jurisdiction and picks the state-law clocks from it (issue 12).
+    residence = models.CharField(max_length=8, blank=True, default="")
     reference = models.CharField(max_length=40, unique=True, help_text="Keyed-hash pseudonym used in logs.")
     created_at = models.DateTimeField()
     writes_blocked_at = models.DateTimeField(null=True, blank=True, help_text="Erasure tombstone gate.")
