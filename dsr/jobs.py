@@ -28,6 +28,8 @@ SCHEDULES = {
     "dsr.takedown_escalations": ("dsr.jobs.takedown_escalations", "I", 5),
     "dsr.takedown_housekeeping": ("dsr.jobs.takedown_housekeeping", "I", 60),
     "dsr.expire_exports": ("dsr.jobs.expire_exports", "I", 15),
+    # Breach desk (issue 12 §6): the DPO is warned 24 h and 6 h before each open breach deadline (the 72-hour mark).
+    "dsr.breach_escalations": ("dsr.jobs.breach_escalations", "I", 5),
 }
 
 
@@ -195,3 +197,10 @@ def takedown_housekeeping() -> str:
 
     ended = takedowns.end_evidence_periods(now=timezone.now())
     return f"anonymised={ended} hashes_deleted={copies.purge_hashes_of_erased_items()}"
+
+
+def breach_escalations() -> str:
+    """Warnings to the approvers before open breach deadlines (dsr/breach_escalations.py); each sent once."""
+    from dsr import breach_escalations as escalations
+
+    return f"sent={escalations.escalate(now=timezone.now())}"

@@ -340,6 +340,12 @@ DSR_TAKEDOWN_LINK_PATTERNS = [p for p in (env("DSR_TAKEDOWN_LINK_PATTERNS") or
 DSR_TAKEDOWN_ERASURE_REGIMES = [r.strip() for r in (env("DSR_TAKEDOWN_ERASURE_REGIMES", "eu_gdpr") or "").split(",")
                                 if r.strip()]
 
+# --- breach desk console (issue 12 §6; dsr/breach_escalations.py) ----------------------------------
+# The approvers (the DPO) are e-mailed this many hours before each open breach deadline, once per threshold
+# (B-SA: before the 72-hour mark). Shown on the board in DSR_OPERATOR_TIME_ZONE and in UTC.
+DSR_BREACH_ESCALATION_HOURS = sorted({int(h) for h in (env("DSR_BREACH_ESCALATION_HOURS", "24,6") or "").split(",")
+                                      if h.strip()}, reverse=True)
+
 # --- mail -----------------------------------------------------------------------------------------
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
