@@ -1,0 +1,370 @@
+"""Scoping a breach from the vault (issue 12 §3): which people and which items sat in the affected systems,
+in the affected categories, during the exposure window — counted in the database, set-based, never loaded
+row by row into Python — and whether Art. 34(3)(a) spares individual notices (legal-matrix §5.3).
+
+Where an item sits (``SYSTEMS``), true to how dsr stores data (dsr/vault.py, dsr/storage.py):
+
+* ``blob_storage`` — items whose content is a sealed blob (media always; larger records): the local blob
+  directory or the S3 bucket, whichever ``DSR_STORAGE`` / ``DSR_BLOB_BACKEND`` configure;
+* ``database`` — every item row: small records and face embeddings have their content sealed inline
+  (``sealed_inline``) and *every* item keeps its sealed descriptive metadata (``sealed_meta``) and its
+  category, purpose and dates there, so a database leak reaches every item of the named categories;
+* ``processor:<Recipient id>`` — the copy a processor or other recipient receives: items whose purpose's
+  processing activity (the Art. 30 register, dsr/models/register.py) lists that recipient *and* the item's
+  category. Processors receive data in readable form to work on it, so such a breach never qualifies for
+  Art. 34(3)(a).
+
+Purging blanks ``blob_name`` and ``sealed_inline``, so for items purged since, the vault's own rule decides
+where the content was: an inline category and at most ``INLINE_LIMIT`` bytes of plaintext → the database,
+otherwise a blob (content that was streamed into a blob although small and of an inline category would be
+missed after its purge; the API stores records as bytes, so this does not arise in practice).
+
+The window is inclusive: an item counts when it was created at or before ``occurred_until`` and not purged
+before ``occurred_from`` (no start: since ever; no end: up to now). No categories named → an empty scope
+(what leaked must be said); no systems named → every system (where is often unknown at first).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+
+from dsr import audit
+from dsr.models import Breach, BreachAffected, BreachType, DataItem, Holding, ProcessingActivity, Recipient, Subject
+from dsr.models.register import DataCategory
+from dsr.vault import INLINE_CATEGORIES, INLINE_LIMIT
+
+SYSTEMS: dict[str, str] = {
+    "blob_storage": "Blob storage (sealed media and large files: local blob directory or S3 bucket)",
+    "database": "Database (item rows with their sealed metadata; small records and face embeddings sealed inline)",
+}
+PROCESSOR_PREFIX = "processor:"
+
+# Plain words for reasons and notices (the DataCategory labels are singular and technical).
+CATEGORY_WORDS: dict[str, str] = {
+    DataCategory.PHOTO: "photos",
+    DataCategory.FACE_EMBEDDING: "face embeddings",
+    DataCategory.THUMBNAIL: "thumbnails",
+    DataCategory.GENERATED_VIDEO: "generated videos",
+    DataCategory.UPLOAD_METADATA: "upload metadata",
+    DataCategory.IP_LOG: "IP address logs",
+    DataCategory.PREFERENCES: "preferences",
+    DataCategory.CONSENT_RECORD: "consent records",
+    DataCategory.ACCOUNT_PROFILE: "account profiles",
+}
+
+UNKNOWN_JURISDICTION = "unknown"
+
+
+@dataclass(frozen=True)
+class ScopeResult:
+    subjects: int
+    items: int
+    counts: dict[str, Any] = field(default_factory=dict)
+    art34_3_a: bool = False
+    reason: str = ""
+
+
+def processor_system(recipient: Recipient | int) -> str:
+    return f"{PROCESSOR_PREFIX}{getattr(recipient, 'pk', recipient)}"
+
+
+def system_choices() -> list[tuple[str, str]]:
+    """Every system a breach can name: the fixed stores, then one per recipient in the register."""
+    out = list(SYSTEMS.items())
+    for r in Recipient.objects.order_by("name"):
+        out.append((processor_system(r), f"{r.name} ({r.get_role_display()}: {r.service})"))
+    return out
+
+
+def unknown_systems(systems: list[str]) -> list[str]:
+    """The names in ``systems`` that are not a system (for input validation)."""
+    known = {name for name, _ in system_choices()}
+    return [s for s in systems if s not in known]
+
+
+def _processor_ids(systems: list[str]) -> list[int]:
+    ids = []
+    for s in systems:
+        if s.startswith(PROCESSOR_PREFIX) and s[len(PROCESSOR_PREFIX):].isdigit():
+            ids.append(int(s[len(PROCESSOR_PREFIX):]))
+    return ids
+
+
+def _inline_rule() -> Q:
+    # The vault's rule (dsr/vault.py store_item) for where content went, readable after a purge.
+    return Q(category__in=sorted(INLINE_CATEGORIES), size__lte=INLINE_LIMIT)
+
+
+def _system_q(name: str) -> Q | None:
+    if name == "database":
+        return Q()  # every item row, with its sealed metadata, lives there
+    if name == "blob_storage":
+        return ~Q(blob_name="") | (Q(purged_at__isnull=False, stored_size__gt=0) & ~_inline_rule())
+    ids = _processor_ids([name])
+    if not ids:
+        return None
+    # The register is a handful of rows: reading it here is not reading the vault.
+    cond = Q(pk__in=[])
+    for act in ProcessingActivity.objects.filter(recipients__pk=ids[0]).distinct():
+        cond |= Q(purpose=act.purpose, category__in=list(act.categories or []))
+    return cond
+
+
+def items_in_scope(breach: Breach) -> QuerySet[DataItem]:
+    """The affected items as a lazy queryset (never evaluated here): categories × systems × window."""
+    qs = DataItem.objects.order_by()
+    categories = list(breach.categories or [])
+    if not categories:
+        return qs.none()
+    qs = qs.filter(category__in=sorted(categories))
+    if breach.occurred_until is not None:
+        qs = qs.filter(created_at__lte=breach.occurred_until)
+    if breach.occurred_from is not None:
+        qs = qs.filter(Q(purged_at__isnull=True) | Q(purged_at__gte=breach.occurred_from))
+    systems = list(breach.systems or [])
+    if systems:
+        conds = [c for c in (_system_q(s) for s in systems) if c is not None]
+        if not conds:
+            return qs.none()
+        if not any(c == Q() for c in conds):
+            where = conds[0]
+            for c in conds[1:]:
+                where |= c
+            qs = qs.filter(where)
+    return qs
+
+
+def _items_sql(breach: Breach) -> tuple[str, list[Any]] | None:
+    qs = items_in_scope(breach).values("id", "category")
+    if qs.query.is_empty():
+        return None
+    sql, params = qs.query.sql_with_params()
+    return sql, list(params)
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "holding": Holding._meta.db_table,
+        "subject": Subject._meta.db_table,
+        "affected": BreachAffected._meta.db_table,
+    }
+
+
+def _scope_work_mem(cur: Any) -> None:
+    # The broad scopes (all photos ever) hash millions of (subject, item) pairs: give this transaction's
+    # sorts and hashes room so they do not spill to disk (PostgreSQL's default is 4 MB).
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        cur.execute("SET LOCAL work_mem = '64MB'")
+
+
+def _count(breach: Breach) -> tuple[int, int, dict[str, Any]]:
+    items = _items_sql(breach)
+    counts: dict[str, Any] = {"categories": {}, "jurisdictions": {}}
+    if items is None:
+        return 0, 0, counts
+    sql, params = items
+    t = _tables()
+    # One statement: the item set and its (subject, category) pairs are computed once and aggregated
+    # four ways; only the aggregates (a few dozen rows) come back.
+    query = f"""
+        WITH it AS ({sql}),
+        pairs AS (SELECT h.subject_id AS subject_id, it.category AS category
+                  FROM it JOIN {t['holding']} h ON h.item_id = it.id),
+        people AS (SELECT DISTINCT subject_id FROM pairs)
+        SELECT 'c', category, COUNT(DISTINCT subject_id) FROM pairs GROUP BY category
+        UNION ALL
+        SELECT 'i', category, COUNT(*) FROM it GROUP BY category
+        UNION ALL
+        SELECT 'j', COALESCE(NULLIF(s.residence, ''), '{UNKNOWN_JURISDICTION}'), COUNT(*)
+        FROM people p JOIN {t['subject']} s ON s.id = p.subject_id
+        GROUP BY COALESCE(NULLIF(s.residence, ''), '{UNKNOWN_JURISDICTION}')
+        UNION ALL
+        SELECT 't', '', COUNT(*) FROM people
+    """  # noqa: S608 - table names from model meta, values parametrised
+    subjects = items_total = 0
+    with connection.cursor() as cur:
+        _scope_work_mem(cur)
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    cats: dict[str, dict[str, int]] = {}
+    for kind, key, n in rows:
+        n = int(n)
+        if kind == "c":
+            cats.setdefault(key, {"subjects": 0, "items": 0})["subjects"] = n
+        elif kind == "i":
+            cats.setdefault(key, {"subjects": 0, "items": 0})["items"] = n
+            items_total += n
+        elif kind == "j":
+            counts["jurisdictions"][key] = n
+        else:
+            subjects = n
+    counts["categories"] = {k: cats[k] for k in sorted(cats)}
+    counts["jurisdictions"] = dict(sorted(counts["jurisdictions"].items()))
+    return subjects, items_total, counts
+
+
+def _words(categories: list[str]) -> str:
+    words = [CATEGORY_WORDS.get(c, c.replace("_", " ")) for c in sorted(categories)]
+    if not words:
+        return "the affected data"
+    if len(words) == 1:
+        return f"the affected {words[0]}"
+    return "the affected " + ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def art34_3a_applies(breach: Breach) -> tuple[bool, str]:
+    """Art. 34(3)(a) (legal-matrix §5.3, B-DS): no individual notice is required when the affected data was
+    unintelligible to whoever got it — encrypted, with the keys not exposed. dsr always seals vault content
+    under per-person AES-256-GCM data keys wrapped by a key ring kept outside the database, so the question
+    is what leaked: the operator's flags (data_encrypted, keys_exposed) and whether a processor's readable
+    copy was involved. Returns (applies, the reason in plain words)."""
+    what = _words(list(breach.categories or []))
+    if not breach.categories:
+        return False, "No data categories are named yet, so it cannot be said that the data was unintelligible."
+    types = set(breach.types or [])
+    if types and BreachType.CONFIDENTIALITY not in types:
+        kinds = " and ".join(sorted(types))
+        return False, (f"This is an {kinds} breach: encryption keeps data from being read, not from being lost or "
+                       "altered, so Art. 34(3)(a) does not remove the need to tell people.")
+    if not breach.data_encrypted:
+        return False, (f"{what.capitalize()} were not encrypted in the form that leaked: Art. 34(3)(a) does not "
+                       "apply, and people must be told if the risk is high.")
+    if breach.keys_exposed:
+        return False, (f"{what.capitalize()} were encrypted, but the keys were exposed too, so the data can be "
+                       "read: Art. 34(3)(a) does not apply.")
+    proc_ids = _processor_ids(list(breach.systems or []))
+    if proc_ids:
+        names = ", ".join(Recipient.objects.filter(pk__in=proc_ids).order_by("name").values_list("name", flat=True))
+        return False, (f"{names or 'A processor'} received {what} in readable form to work on them; dsr's "
+                       "encryption at rest does not protect that copy, so Art. 34(3)(a) does not apply.")
+    return True, (f"{what.capitalize()} were encrypted with per-person AES-256-GCM keys that were not exposed "
+                  "(the data keys are wrapped by a key ring kept outside the database): Art. 34(3)(a), no "
+                  "individual notice required.")
+
+
+def compute_scope(breach: Breach) -> ScopeResult:
+    """The breach's scope as it stands in the vault now: counts only, computed in the database. Read-only."""
+    subjects, items, counts = _count(breach)
+    applies, reason = art34_3a_applies(breach)
+    return ScopeResult(subjects=subjects, items=items, counts=counts, art34_3_a=applies, reason=reason)
+
+
+def _default_columns() -> tuple[list[str], list[Any]]:
+    """Every BreachAffected column the upsert does not set, with its model default, so a column added by a
+    later migration (with a default) does not break the INSERT … SELECT."""
+    own = {"id", "breach", "subject", "jurisdiction", "items", "in_scope"}
+    cols, vals = [], []
+    for f in BreachAffected._meta.concrete_fields:
+        if f.name in own:
+            continue
+        cols.append(f.column)
+        vals.append(f.get_db_prep_save(f.get_default(), connection))  # "" for blank text, None for nullable
+    return cols, vals
+
+
+def _write_rows(breach: Breach) -> tuple[int, int]:
+    """Upsert one row per affected person (items, jurisdiction, back in scope) and mark the rows that fell
+    out ``in_scope=False``, keeping their notice state. Returns (rows inserted or changed, rows that left)."""
+    t = _tables()
+    bid = BreachAffected._meta.get_field("breach").get_db_prep_value(breach.pk, connection)
+    items = _items_sql(breach)
+    changed = 0
+    with connection.cursor() as cur:
+        _scope_work_mem(cur)
+        if items is not None:
+            sql, params = items
+            cols, vals = _default_columns()
+            extra_cols = "".join(f", {c}" for c in cols)
+            extra_vals = "".join(", %s" for _ in cols)
+            # ON CONFLICT … WHERE: an identical re-scope rewrites nothing (no churn at a million rows).
+            # "WHERE 1=1" keeps SQLite from reading ON CONFLICT as a join constraint.
+            cur.execute(
+                f"""
+                INSERT INTO {t['affected']} (breach_id, subject_id, jurisdiction, items, in_scope{extra_cols})
+                SELECT %s, h.subject_id, s.residence, COUNT(*), %s{extra_vals}
+                FROM ({sql}) it
+                JOIN {t['holding']} h ON h.item_id = it.id
+                JOIN {t['subject']} s ON s.id = h.subject_id
+                WHERE 1 = 1
+                GROUP BY h.subject_id, s.residence
+                ON CONFLICT (breach_id, subject_id) DO UPDATE
+                SET jurisdiction = excluded.jurisdiction, items = excluded.items, in_scope = excluded.in_scope
+                WHERE {t['affected']}.jurisdiction <> excluded.jurisdiction
+                   OR {t['affected']}.items <> excluded.items
+                   OR {t['affected']}.in_scope <> excluded.in_scope
+                """,  # noqa: S608 - table names from model meta, values parametrised
+                [bid, True, *vals, *params],
+            )
+            changed = max(cur.rowcount, 0)
+            out_sql = f"""
+                UPDATE {t['affected']} SET in_scope = %s
+                WHERE breach_id = %s AND in_scope = %s AND NOT EXISTS (
+                    SELECT 1 FROM {t['holding']} h JOIN ({sql}) it ON it.id = h.item_id
+                    WHERE h.subject_id = {t['affected']}.subject_id)
+            """  # noqa: S608
+            cur.execute(out_sql, [False, bid, True, *params])
+        else:
+            cur.execute(
+                f"UPDATE {t['affected']} SET in_scope = %s WHERE breach_id = %s AND in_scope = %s",  # noqa: S608
+                [False, bid, True],
+            )
+        left = max(cur.rowcount, 0)
+    return changed, left
+
+
+def store_scope(breach: Breach, *, actor: str, now: datetime) -> ScopeResult:
+    """Compute the scope and store it with the breach, in one transaction. Steps:
+
+    1. lock the breach row (two re-scopes never interleave);
+    2. upsert one BreachAffected row per affected person (INSERT … SELECT … ON CONFLICT): new people are
+       added with notice state "not due"; people already there get their item count and jurisdiction
+       refreshed and ``in_scope`` back to True — their notice state (queued, sent…) is kept;
+    3. people no longer in scope keep their row and notice state with ``in_scope=False``;
+    4. store the counts on the breach; ``scope_computed_at`` is always set to ``now``, ``scope_version``
+       goes up only when the scope changed (rows entered, left or changed, or the counts differ), so a
+       version names one distinct scope and an identical re-run changes nothing else;
+    5. audit ``breach.scoped`` (object_type "breach") with the old and new counts, the version and whether
+       anything changed — written on every run, since re-checking the scope is itself a decision on record.
+    """
+    with transaction.atomic():
+        locked = Breach.objects.select_for_update().get(pk=breach.pk)
+        old = {"subjects": locked.scope_subjects, "items": locked.scope_items, "counts": locked.scope_counts or {}}
+        rows_changed, rows_left = _write_rows(locked)
+        subjects, items, counts = _count(locked)
+        new = {"subjects": subjects, "items": items, "counts": counts}
+        # Compare through JSON: the stored counts come back from a JSON column.
+        changed = bool(rows_changed or rows_left) or json.dumps(old, sort_keys=True) != json.dumps(
+            new, sort_keys=True
+        ) or locked.scope_computed_at is None
+        if changed:
+            locked.scope_version += 1
+        locked.scope_subjects, locked.scope_items, locked.scope_counts = subjects, items, counts
+        locked.scope_computed_at = now
+        locked.save(update_fields=["scope_subjects", "scope_items", "scope_counts", "scope_computed_at",
+                                   "scope_version"])
+        applies, reason = art34_3a_applies(locked)
+        audit.record(
+            "breach.scoped",
+            actor=actor,
+            now=now,
+            object_type="breach",
+            object_id=locked.pk,
+            data={
+                "version": locked.scope_version,
+                "changed": changed,
+                "rows_entered_or_changed": rows_changed,
+                "rows_left": rows_left,
+                "old": old,
+                "new": new,
+                "art34_3_a": applies,
+            },
+        )
+    for name in ("scope_subjects", "scope_items", "scope_counts", "scope_computed_at", "scope_version"):
+        setattr(breach, name, getattr(locked, name))
+    return ScopeResult(subjects=subjects, items=items, counts=counts, art34_3_a=applies, reason=reason)
