@@ -328,6 +328,12 @@ DSR_TAKEDOWN_MATCH_DISTANCE = env_int("DSR_TAKEDOWN_MATCH_DISTANCE", 31)
 # and contact blanked. The complaint route stays open six months (DSA Art. 20).
 DSR_TAKEDOWN_EVIDENCE_DAYS = env_int("DSR_TAKEDOWN_EVIDENCE_DAYS", 730)
 DSR_TAKEDOWN_COMPLAINT_DAYS = env_int("DSR_TAKEDOWN_COMPLAINT_DAYS", 183)
+
+# --- breach desk (issue 12): dsr/breach_risk.py, dsr/breach_clocks.py ----------------------------------------
+# §5.1 step 3: this many affected people (scope, else the operator's estimate) is "large scale" → suggest high.
+DSR_BREACH_LARGE_SCALE_SUBJECTS = env_int("DSR_BREACH_LARGE_SCALE_SUBJECTS", 10_000)
+# LGPD BR-BR: a small processing agent (Res. CD/ANPD 2/2022) has 6 business days instead of 3.
+DSR_LGPD_SMALL_AGENT = env_bool("DSR_LGPD_SMALL_AGENT", False)
 # DSA Art. 23: manifestly unfounded notices before a notifier may be marked abusive, and for how long.
 DSR_TAKEDOWN_ABUSE_THRESHOLD = env_int("DSR_TAKEDOWN_ABUSE_THRESHOLD", 3)
 DSR_TAKEDOWN_ABUSE_DAYS = env_int("DSR_TAKEDOWN_ABUSE_DAYS", 180)

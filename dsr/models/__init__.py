@@ -13,6 +13,7 @@ from dsr.models.breaches import (
     BreachType,
     Exception34,
     FilingPhase,
+    RiskFactor,
     RiskLevel,
 )
 from dsr.models.cases import (
@@ -67,6 +68,7 @@ __all__ = [
     "BreachType",
     "Exception34",
     "FilingPhase",
+    "RiskFactor",
     "RiskLevel",
     "BlockedHash",
     "Complaint",

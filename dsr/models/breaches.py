@@ -37,6 +37,15 @@ class Exception34(models.TextChoices):
     DISPROPORTIONATE = "c", "(c) disproportionate effort: public communication instead"
 
 
+class RiskFactor(models.TextChoices):
+    """§5.1 step 3: facts about the people or the data that are not data categories of the vault."""
+
+    CHILDREN = "children", "Children or other vulnerable people affected"
+    CREDENTIALS = "credentials", "Credentials (passwords, tokens, security answers)"
+    FINANCIAL = "financial", "Financial data (card or account numbers)"
+    IDENTITY_DOCUMENTS = "identity_documents", "Government identity numbers or documents"
+
+
 class BreachOrigin(models.TextChoices):
     CONSOLE = "console", "Operator (console)"
     API = "api", "Monitoring / security tooling (API)"
@@ -80,6 +89,14 @@ class Breach(models.Model):
     occurred_until = models.DateTimeField(null=True, blank=True, help_text="End of the exposure window.")
     data_encrypted = models.BooleanField(default=True, help_text="Was the affected data encrypted at rest?")
     keys_exposed = models.BooleanField(default=False, help_text="Were the keys (or key ring) exposed too?")
+    # Added by breachcore (migration 0018): inputs of the §5.1 aid and of the clocks before a scope exists.
+    risk_factors = models.JSONField(default=list, blank=True, help_text="RiskFactor values (§5.1 step 3).")
+    restored_at = models.DateTimeField(null=True, blank=True, help_text="Availability restored (§5.1 step 2).")
+    subjects_estimate = models.PositiveIntegerField(null=True, blank=True,
+                                                    help_text="Operator's estimate before a scope is stored.")
+    jurisdictions_declared = models.JSONField(
+        default=list, blank=True, help_text="Residences the operator knows are affected (ISO 3166 codes); the "
+                                            "clocks use these together with the stored scope's jurisdictions.")
 
     # §5.1 risk: the aid's suggestion, and the operator's decision with its rationale
     risk_suggested = models.CharField(max_length=20, choices=RiskLevel.choices, blank=True)
