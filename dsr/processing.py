@@ -21,7 +21,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import Q
 
-from dsr import audit, emails, vault, workflow
+from dsr import audit, emails, notices, vault, workflow
 from dsr.deadlines import Kind
 from dsr.models import (
     Case,
@@ -154,6 +154,17 @@ def withdraw_consent(consent: Consent, *, actor: Actor, now: datetime, case: Cas
 # --- telling the subject and lifting --------------------------------------------------------------------------
 
 
+def _lifting_law(regimes: Iterable[str]) -> dict[str, str]:
+    """The law and the authority a restriction-lifting notice names, from the regimes of its case (issue 8 §6:
+    a UK case names UK GDPR Art. 18(3) and the ICO, never the EU authority of the controller's country).
+    Restriction is a GDPR / UK GDPR right only; a flag without a case is treated as EU GDPR."""
+    gdpr = [r for r in (notices.EU, notices.UK) if r in set(regimes)] or [notices.EU]
+    law = " and ".join("the UK GDPR" if r == notices.UK else "the GDPR" for r in gdpr)
+    authority = "; ".join(notices.ICO.text() if r == notices.UK else workflow.supervisory_authority().text()
+                          for r in gdpr)
+    return {"law": law, "supervisory_authority": authority}
+
+
 def inform_before_lifting(flag: ProcessingFlag, *, actor: Actor, now: datetime, channel: str = "email") -> None:
     """Art. 18(3): the subject must be told before a restriction is lifted. By e-mail to the address on file (the
     notice is queued), or an operator records another channel (post, phone)."""
@@ -166,7 +177,7 @@ def inform_before_lifting(flag: ProcessingFlag, *, actor: Actor, now: datetime, 
                 raise WorkflowError("no address on file: record how the subject was told (post, phone)")
             emails.queue("restriction_lifting", to=flag.subject.email, now=now, case=flag.case,
                          context={"flag": flag, "purpose": flag.purpose, "case": flag.case,
-                                  "supervisory_authority": workflow.supervisory_authority().text()})
+                                  **_lifting_law(flag.case.regimes if flag.case else [])})
         elif channel not in ("post", "phone", "in_app"):
             raise WorkflowError("choose how the subject was told: email, post, phone or in_app")
         flag.subject_told_at, flag.told_channel = now, channel

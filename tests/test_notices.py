@@ -152,3 +152,27 @@ def test_an_opt_out_acknowledgement_does_not_say_identity_will_be_checked():
     assert "We do not ask you to prove who you are" in ack.body_text
     assert "request to opt out of the sale or sharing of your personal information" in ack.subject_line
     assert not INTERNAL.search(_all_text(ack))
+
+
+@pytest.mark.parametrize(("regimes", "says", "never"), [
+    (("uk_gdpr",), ["Art. 18(3) of the UK GDPR", "Information Commissioner's Office (ICO)"],
+     ["Data Protection Commission", "the GDPR requires"]),
+    (("eu_gdpr",), ["Art. 18(3) of the GDPR", "Data Protection Commission"], ["ICO", "UK GDPR"]),
+])
+def test_the_restriction_lifting_notice_names_the_law_and_authority_of_its_cases_regime(regimes, says, never):
+    from dsr import processing
+    from dsr.models import ProcessingFlag
+
+    operator = create_staff(f"op-{uuid.uuid4().hex[:6]}", "notice-test-pass", Role.OPERATOR)
+    case = _case(regimes, "restriction")
+    workflow.verify_identity(case, method="account_reauth", actor=operator, now=T0)
+    processing.complete_with_flags(case, purposes=["*"], actor=operator, now=T0)
+    flag = ProcessingFlag.objects.get(case=case)
+    processing.inform_before_lifting(flag, actor=operator, now=T0 + timedelta(hours=1))
+    message = OutboundMessage.objects.get(case=case, template="restriction_lifting")
+    text = _all_text(message)
+    for phrase in says:
+        assert phrase in message.body_text, phrase
+    for phrase in never:
+        assert phrase not in text, phrase
+    assert not INTERNAL.search(text)

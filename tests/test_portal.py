@@ -638,3 +638,44 @@ def test_a_download_is_only_for_the_verified_subject_and_for_account_holders_rig
     assert not download_allowed(access, by_code, now)  # an account holder steps up through the platform
     assert not download_allowed(other, by_account, now)  # someone else's case
     assert download_allowed(other, portal.Login(str(plain.pk), "email"), now)
+
+
+def test_the_subject_cancels_their_erasure_on_the_status_page_in_its_grace_window_and_everything_is_restored(
+        jobs, settings):
+    """Issue 9 §2: in the grace window "the operator — and, once the portal exists, the subject — can cancel, and
+    cancelling restores everything"; the operator's side is tests/test_erasure.py."""
+    from dsr import erasure
+    from dsr.models import RunState, SubjectKey
+    from tests import factories
+
+    settings.DSR_ERASURE_GRACE_HOURS = 48
+    client = signed_in_client(jobs, "leaving@example.com", choice="erasure")
+    case = Case.objects.get(subject__email="leaving@example.com")
+    assert case.kind == "erasure"
+    now = timezone.now()
+    photo = factories.photo_item(case.subject, now=now)
+    operator = create_staff("op-cancel", "pw-op-12345", Role.OPERATOR)
+    if not case.verified_at:
+        case = workflow.verify_identity(case, method="email_code", actor=operator, now=now)
+    run = erasure.approve_erasure(case, actor=operator, now=now)
+    case.subject.refresh_from_db()
+    assert case.subject.writes_blocked_at is not None
+
+    page = client.get("/status/").content.decode()
+    assert "Cancel the deletion" in page and "Until then you can still cancel" in page
+    with jobs():
+        response = client.post(f"/status/cases/{case.pk}/cancel-erasure")
+    assert response.status_code in (302, 303)
+    case.refresh_from_db()
+    run.refresh_from_db()
+    subject = Subject.objects.get(pk=case.subject_id)
+    assert case.state == CaseState.CANCELLED and run.state == RunState.CANCELLED
+    assert subject.writes_blocked_at is None and subject.email == "leaving@example.com"
+    assert SubjectKey.objects.get(subject=subject).destroyed_at is None
+    assert vault.read_item(photo)  # nothing was destroyed
+    factories.photo_item(subject, now=now, seed=2)  # and writes are allowed again
+    cancelled = Event.objects.get(kind="case.erasure_cancelled", object_id=str(case.pk))
+    assert cancelled.actor == portal.ACTOR
+    assert "Cancel the deletion" not in client.get("/status/").content.decode()
+    # Past the window there is nothing left to cancel: the action is a 404.
+    assert client.post(f"/status/cases/{case.pk}/cancel-erasure").status_code == 404

@@ -237,3 +237,53 @@ def test_a_real_qcluster_killed_during_removal_and_restarted_finishes_the_remova
 
     assert audit.first_break() is None
     assert uuid.UUID(p.video) in {b for b, _ in hashes}
+
+
+@pytest.mark.django_db
+def test_a_reencoded_copy_of_the_removed_video_registered_later_is_blocked_after_ingest_and_listed_with_its_hash(
+        api, django_capture_on_commit_callbacks):
+    """A video cannot be refused at upload (it is hashed by a job after commit, README "Copies"): when its frames
+    match the block list it is blocked at once (451), listed on the request as a copy found after ingest, shown in
+    the evidence pack with its hash, and removed once the operator confirms it."""
+    from tests.factories import mp4_bytes
+    from tests.takedown_fixtures import VIDEO_SEEDS, register
+
+    p = build_platform(api)
+    op = create_staff("op", "pw-op-12345", Role.OPERATOR)
+    td = file_for(api, p)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide_valid(td, op, p, datetime.now(UTC))
+    assert held(api, p.video) == 410
+
+    # The same scenes re-encoded at 90 % size: other bytes, the same pictures once a second.
+    scenes = [scene_image(320, 240, seed=s).resize((288, 216)) for s in VIDEO_SEEDS]
+    copy_bytes = mp4_bytes([scenes[min(i // 10, 2)] for i in range(30)])
+    with django_capture_on_commit_callbacks(execute=True):  # the hashing job runs after the commit
+        copy_id = register(api, category="generated_video", parents=[p.own_photo], data=copy_bytes,
+                           content_type="video/mp4")
+    unrelated_scenes = [scene_image(320, 240, seed=s) for s in (61, 62, 63)]
+    with django_capture_on_commit_callbacks(execute=True):
+        unrelated = register(api, category="generated_video", parents=[p.own_photo],
+                             data=mp4_bytes([unrelated_scenes[min(i // 10, 2)] for i in range(30)]),
+                             content_type="video/mp4")
+
+    assert held(api, copy_id) == 451  # blocked at once, before anyone looked
+    assert held(api, unrelated) == 200
+    row = td.items.get(item_id=copy_id)
+    assert (row.role, row.found_by, row.state) == ("copy", "reupload", "listed")
+    assert row.blocked_at is not None and row.distance <= 31 and len(row.pdq) == 64
+    assert Event.objects.filter(kind="takedown.copy_found_after_ingest", object_id=str(td.pk)).count() == 1
+    assert not td.items.filter(item_id=unrelated).exists()
+
+    client = Client()
+    client.force_login(op)
+    r = client.get(f"/staff/takedowns/{td.pk}/evidence.pdf")
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(r.content)).pages)
+    copies_section = text.split("Copies found by perceptual hash")[1].split("7. Block list")[0].replace(" ", "")
+    assert copy_id in copies_section and row.pdq in copies_section  # (table cells wrap inside ids and hashes)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/staff/takedowns/{td.pk}/copies",
+                           {"action": "confirm", "items": [copy_id]}).status_code == 302
+    assert held(api, copy_id) == 410 and held(api, unrelated) == 200
+    assert td.items.get(item_id=copy_id).state == "removed"
