@@ -171,6 +171,31 @@ def test_a_ccpa_request_to_know_covers_the_twelve_months_before_receipt_unless_a
     assert str(old2.pk) in {r["id"] for r in json.loads(z2.read("data/items.json"))["items"]}
 
 
+def pdftotext(pdf: bytes) -> str:
+    """The report's text as poppler's pdftotext reads it (a second, independent reader next to pypdf)."""
+    import subprocess
+
+    out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    return " ".join(out.stdout.decode().split())
+
+
+def test_under_the_gdpr_by_default_embeddings_are_described_and_their_values_kept_back(world, settings):
+    assert settings.DSR_EXPORT_EMBEDDING_VALUES == "describe"  # the recorded setting's default
+    z = unzip(build_package(world.case))
+    raw = vault.read_item(world.ana_embedding)
+    blob = b"".join(z.read(n) for n in z.namelist())
+    assert raw not in blob and raw[:16] not in blob
+    for v in struct.unpack("<8f", raw[:32]):
+        assert f"{v:.6f}".encode() not in blob and repr(v).encode() not in blob
+    record = next(r for r in json.loads(z.read("data/items.json"))["items"] if r["category"] == "face_embedding")
+    assert record["id"] == str(world.ana_embedding.pk)
+    assert record["embedding"]["values"] is None and record["embedding"]["dimensions"] == 512
+    text = pdftotext(z.read("access-report.pdf"))
+    assert "We hold 1 face template (a face embedding) computed from your photos." in text
+    assert "rather than hand over its numbers" in text and "Ask us if you want the numbers." in text
+    assert "§7024(d)" not in text  # a GDPR case: the California wording is not used
+
+
 def test_under_the_gdpr_the_recorded_setting_can_hand_over_embedding_values(world, settings):
     settings.DSR_EXPORT_EMBEDDING_VALUES = "include"
     z = unzip(build_package(world.case))

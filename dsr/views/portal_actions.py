@@ -1,8 +1,6 @@
-"""Status-page actions that drive other desks: cancel an erasure in its grace window (dsr/erasure.py) and download
-an export once (dsr/exports.py), through the names agreed in notes/interfaces.md.
-
-INTEGRATION POINT: until ``dsr.erasure`` / ``dsr.exports`` exist on main, ``extras`` offers neither action and
-the two views answer 404; nothing else depends on them.
+"""Status-page actions that drive other desks: cancel an erasure in its grace window (dsr/erasure.py), show an
+export's progress and download it once (dsr/exports.py), through the names agreed in notes/interfaces.md.
+Both desks are on main; the modules are still looked up by name so the portal does not import them at start.
 """
 
 from __future__ import annotations
@@ -86,6 +84,8 @@ def extras(case: Case, login: portal.Login, *, now: datetime) -> dict[str, Any]:
         "can_cancel_erasure": in_grace(erasure, now),
         "export": export,
         "export_ready": ready,
+        # issue 10 §3: the build's progress shows on the status page while it runs
+        "export_building": bool(export and export.get("state") == "building"),
         "export_downloaded": downloaded,
         "can_download": ready and download_allowed(case, login, now),
         "download_needs_account": ready and not download_allowed(case, login, now),
