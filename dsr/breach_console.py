@@ -243,10 +243,20 @@ def notice_progress(breach: Breach) -> dict[str, int]:
                 .annotate(n=Count("id")))
         out = {s.value: 0 for s in BreachAffected.NoticeState}
         out.update({r["notice_state"]: r["n"] for r in rows})
+        out["no_address"] = BreachAffected.objects.filter(breach=breach, in_scope=True, notice_error="no_address",
+                                                          notice_state=BreachAffected.NoticeState.FAILED).count()
         return out
     out = {s.value: 0 for s in BreachAffected.NoticeState}
+    out["no_address"] = 0
     out.update(landed(breach))
     return out
+
+
+def notice_run(breach: Breach) -> Any:
+    """The step run sending the notices (the latest), for a link to its job page."""
+    from dsr.models import StepRun
+
+    return StepRun.objects.filter(object_type="breach", object_id=str(breach.pk)).order_by("-created_at").first()
 
 
 # --- timeline and decisions ------------------------------------------------------------------------------------
@@ -275,17 +285,35 @@ def breach_events(breach: Breach) -> list[Event]:
     return list(Event.objects.for_object("breach", breach.pk).order_by("id"))
 
 
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "—"
+    return str(value)
+
+
 def _event_detail(ev: Event, names: dict[str, str]) -> str:
-    parts = []
-    for key, value in ev.data.items():
-        if key == "reference":
-            continue
-        if isinstance(value, list):
-            value = ", ".join(map(str, value))
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        parts.append(f"{key.replace('_', ' ')}: {value}")
-    return "; ".join(parts)
+    """An audit event's data in a line a person reads (ids, kinds and counts only — what the event holds)."""
+    d = ev.data or {}
+    if ev.kind == "breach.risk_assessed":
+        text = f"decided: {d.get('decided', '?')} (the aid suggested {d.get('suggested') or '—'})"
+        return text + (" — overrides the aid" if d.get("overrides_suggestion") else "")
+    if ev.kind == "breach.scoped":
+        new, old = d.get("new") or {}, d.get("old") or {}
+        if isinstance(new, dict) and isinstance(old, dict) and "subjects" in new:
+            return (f"{new.get('subjects')} people, {new.get('items')} items (before: {old.get('subjects', 0)} "
+                    f"people, {old.get('items', 0)} items); version {d.get('version', '?')}")
+    if ev.kind in ("breach.opened", "breach.updated") and "fields" in d:
+        parts = [f"{'fields' if ev.kind == 'breach.opened' else 'changed'}: {_scalar(d['fields'])}"]
+        if d.get("risk_suggested"):
+            parts.append(f"the aid suggests {d['risk_suggested']}")
+        if d.get("deadlines"):
+            parts.append(f"clocks: {_scalar(d['deadlines'])}")
+        return "; ".join(parts)
+    skip = {"reference", "counts", "fields"}
+    return "; ".join(f"{k.replace('_', ' ')}: {_scalar(v)}" for k, v in d.items()
+                     if k not in skip and not isinstance(v, dict) and v not in (None, ""))
 
 
 def timeline(breach: Breach, events: list[Event], *, zone: str | None = None) -> list[TimelineEntry]:
@@ -354,6 +382,8 @@ def register_entry(breach: Breach) -> list[tuple[str, Any]]:
                   .order_by("notice_sent_at").values_list("notice_sent_at", flat=True).first())
     cats = dict(DataCategory.choices)
     scope = scope_view(breach)
+    estimate = getattr(breach, "subjects_estimate", None)  # breachcore's migration 0018
+    declared = list(getattr(breach, "jurisdictions_declared", None) or [])
     return [
         ("Incident id", breach.reference),
         ("Detected", breach.detected_at),
@@ -365,9 +395,12 @@ def register_entry(breach: Breach) -> list[tuple[str, Any]]:
                                                          if c in BIOMETRIC_CATEGORIES else "")
                                       for c in breach.categories) or "—"),
         ("Systems", ", ".join(breach.systems) or "—"),
-        ("People affected (est.)", breach.scope_subjects if scope.computed else "scope not computed"),
+        ("People affected (est.)", breach.scope_subjects if scope.computed else (
+            f"{estimate} (operator's estimate; scope not computed)" if estimate is not None
+            else "scope not computed")),
         ("Records affected (est.)", breach.scope_items if scope.computed else "scope not computed"),
-        ("Jurisdictions", ", ".join(f"{c} ({n})" for c, n in scope.jurisdictions) or "—"),
+        ("Jurisdictions", ", ".join(f"{c} ({n})" for c, n in scope.jurisdictions)
+         or (", ".join(declared) + " (declared)" if declared else "—")),
         ("Consequences", breach.consequences or "—"),
         ("Risk", (f"{breach.get_risk_level_display()} — {breach.risk_rationale}" if breach.risk_level
                   else "not assessed")),

@@ -6,8 +6,10 @@ deadlines are not either.
 
 Each warning is sent once: the ``BreachEscalation`` row (unique per deadline and threshold) is written in the same
 transaction as the queued e-mails and the audit event, so a job delivered twice, or two workers at once, send it
-once. When several thresholds have passed at once (a breach entered late, a worker that was down) only the
-nearest one is sent: a "24 hours left" warning 5 hours before the mark would mislead.
+once. If the deadline later moves (awareness corrected to a later instant), the row's ``sent_at`` lies before the
+new threshold instant and the warning is sent again for the new due instant, once. When several thresholds have
+passed at once (a breach entered late, a worker that was down) only the nearest one is sent: a "24 hours left"
+warning 5 hours before the mark would mislead.
 """
 
 from __future__ import annotations
@@ -70,11 +72,21 @@ def escalate(*, now: datetime) -> int:
     sent = 0
     for deadline in candidates:
         hours = due_threshold(deadline.due_at, now, hours_before)
-        if hours is None or deadline.escalations.filter(threshold=label(hours)).exists():
+        if hours is None:
             continue
+        instant = deadline.due_at - timedelta(hours=hours)
+        earlier = deadline.escalations.filter(threshold=label(hours)).first()
+        if earlier is not None and earlier.sent_at >= instant:
+            continue  # sent for this due instant already
         try:
             with transaction.atomic():
-                BreachEscalation.objects.create(deadline=deadline, threshold=label(hours), sent_at=now)
+                if earlier is None:
+                    BreachEscalation.objects.create(deadline=deadline, threshold=label(hours), sent_at=now)
+                # Sent before this threshold's instant: the warning was for an earlier due instant (awareness
+                # corrected to later, so sync_deadlines moved the deadline). Warn again — the conditional update
+                # lets exactly one worker do it.
+                elif not BreachEscalation.objects.filter(pk=earlier.pk, sent_at__lt=instant).update(sent_at=now):
+                    continue
                 addresses = recipients()
                 breach = deadline.breach
                 context = {"breach": breach, "deadline": deadline, "hours": hours, "zone": zone,

@@ -24,6 +24,7 @@ from dsr.models import (
     Exception34,
     FilingPhase,
     Recipient,
+    RiskFactor,
     RiskLevel,
 )
 
@@ -108,7 +109,9 @@ class ErrorsFromVerb:
 
 
 INSTANT_FIELDS = ("detected_at", "investigation_started_at", "aware_at", "occurred_from", "occurred_until",
-                  "processor_notified_controller_at")
+                  "processor_notified_controller_at", "restored_at")
+# Form field → the model field it fills, where they differ (the verbs take "jurisdictions").
+MODEL_FIELD = {"jurisdictions": "jurisdictions_declared"}
 REQUIRED_INSTANTS = ("detected_at", "aware_at")
 
 
@@ -136,6 +139,15 @@ class BreachFactsForm(ErrorsFromVerb, forms.Form):
     aware_by = forms.CharField(label="Who reached awareness", max_length=200)
     occurred_from = forms.CharField(label="Exposure window from", widget=InstantInput(), required=False)
     occurred_until = forms.CharField(label="Exposure window until", widget=InstantInput(), required=False)
+    risk_factors = forms.MultipleChoiceField(choices=RiskFactor.choices, widget=forms.CheckboxSelectMultiple,
+                                             required=False, label="Also involved (§5.1)")
+    subjects_estimate = forms.IntegerField(min_value=0, max_value=2_000_000_000, required=False,
+                                           label="People affected (estimate)",
+                                           help_text="Until the scope is computed from the vault.")
+    jurisdictions = forms.CharField(max_length=500, required=False, label="Where affected people live",
+                                    help_text="ISO 3166 codes, comma-separated (DE, GB, US-CA, BR); the clocks "
+                                              "use these with the computed scope.")
+    restored_at = forms.CharField(label="Availability restored", widget=InstantInput(), required=False)
     data_encrypted = forms.BooleanField(label="The affected data was encrypted at rest", required=False)
     keys_exposed = forms.BooleanField(label="The keys (or the key ring) were exposed too", required=False)
     processor = forms.ModelChoiceField(queryset=Recipient.objects.filter(role=Recipient.Role.PROCESSOR),
@@ -167,7 +179,8 @@ class BreachFactsForm(ErrorsFromVerb, forms.Form):
         initial: dict[str, Any] = {name: getattr(breach, name) for name in (
             "title", "description", "types", "categories", "systems", "aware_basis", "aware_by", "data_encrypted",
             "keys_exposed", "consequences", "measures", "subject_advice", "law_enforcement_delay",
-            "law_enforcement_reason")}
+            "law_enforcement_reason", "risk_factors", "subjects_estimate")}
+        initial["jurisdictions"] = ", ".join(breach.jurisdictions_declared or [])
         initial.update({name: local_value(getattr(breach, name), zone) for name in INSTANT_FIELDS})
         initial["processor"] = breach.processor_id
         initial["times_in"] = zone
@@ -200,6 +213,7 @@ class BreachFactsForm(ErrorsFromVerb, forms.Form):
     def values(self) -> dict[str, Any]:
         """The register fields, as the verbs take them (``times_in`` is only how they were typed)."""
         out = {k: v for k, v in self.cleaned_data.items() if k != "times_in"}
+        out["jurisdictions"] = [c.strip() for c in (out.get("jurisdictions") or "").split(",") if c.strip()]
         return out
 
 

@@ -96,6 +96,18 @@ def test_a_breach_entered_late_gets_only_the_nearest_warning_and_every_deadline_
     assert all(m.subject_line.startswith(f"[6 h left] Breach {breach.reference}") for m in warnings())
 
 
+def test_a_deadline_moved_later_is_warned_again_for_its_new_due_instant_once():
+    breach = make_breach(aware_at=AWARE)
+    assert breach_escalations.escalate(now=DUE - timedelta(hours=23)) == 1
+    # awareness corrected to 10 hours later: the clock code moves the deadline (dsr/breach_clocks.py)
+    breach.deadlines.filter(rule="B-SA").update(due_at=DUE + timedelta(hours=10))
+    assert breach_escalations.escalate(now=DUE - timedelta(hours=20)) == 0  # 30 h before the new mark
+    assert breach_escalations.escalate(now=DUE - timedelta(hours=13, minutes=55)) == 1  # 23 h 55 before it
+    assert breach_escalations.escalate(now=DUE - timedelta(hours=13)) == 0
+    assert len(warnings()) == 4 and BreachEscalation.objects.count() == 1
+    assert "Tuesday 31 March 2026, 10:30 CEST" in warnings()[-1].body_text
+
+
 def test_the_warning_and_its_row_commit_together(monkeypatch):
     make_breach(aware_at=AWARE)
 

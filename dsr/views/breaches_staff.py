@@ -29,6 +29,7 @@ from django.views.decorators.http import require_POST, require_safe
 from dsr import audit, breach_console, workflow
 from dsr.breach_forms import (
     AUTHORITY_RULES,
+    MODEL_FIELD,
     BreachFactsForm,
     ConfirmForm,
     ExceptionForm,
@@ -193,6 +194,7 @@ def _page_context(request: HttpRequest, breach: Breach, now: datetime,
         "scope": breach_console.scope_view(breach),
         "subject_notice": breach_console.subject_notice_words(breach),
         "progress": breach_console.notice_progress(breach),
+        "notice_run": breach_console.notice_run(breach),
         "filings": filings, "remedial_actions": actions,
         "documents": _documents(breach),
         "suggested": suggested, "suggested_label": RiskLevel(suggested).label if suggested else "",
@@ -260,8 +262,12 @@ def breach_edit(request: HttpRequest, breach_id: uuid.UUID) -> HttpResponse:
         values = form.values()
         changes = {}
         for key, value in values.items():
-            current = breach.processor if key == "processor" else getattr(breach, key)
-            if value != current:
+            current = breach.processor if key == "processor" else getattr(breach, MODEL_FIELD.get(key, key))
+            if key == "jurisdictions":
+                same = sorted(c.upper() for c in value) == sorted(current or [])
+            else:
+                same = value == current
+            if not same:
                 changes[key] = value
         if not changes:
             raise _input_error()({"__all__": "Nothing changed."})
@@ -324,9 +330,13 @@ def breach_filing(request: HttpRequest, breach_id: uuid.UUID) -> HttpResponse:
         data = form.cleaned_data
         document = data.get("document")
         if document is None and data["rule"] in ("B-SA", "UK-BR"):
-            from dsr import breach_documents
-
-            document = breach_documents.art33_pdf(breach, authority=data["authority"], phase=data["phase"], now=now)
+            try:
+                from dsr import breach_documents
+            except ImportError:  # breachnotices' documents not landed yet: the filing is stored without a copy
+                breach_documents = None
+            if breach_documents is not None:
+                document = breach_documents.art33_pdf(breach, authority=data["authority"], phase=data["phase"],
+                                                      now=now)
         _verbs().record_filing(breach, rule=data["rule"], authority=data["authority"], phase=data["phase"],
                                actor=_actor(request), now=now, follows=data["follows"],
                                submission_ref=data["submission_ref"], delay_reason=data["delay_reason"],
