@@ -17,6 +17,11 @@ from django.utils import timezone, translation
 
 from dsr.models import Case, OutboundMessage
 
+# Templates whose messages are delivered by their own step handlers (exactly once, see dsr/breach_notices.py),
+# never by ``deliver`` or the outbox reconciler.
+BREACH_NOTICE_TEMPLATE = "breach_notice"
+SELF_DELIVERED = (BREACH_NOTICE_TEMPLATE,)
+
 
 def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
     ctx = {
@@ -65,7 +70,8 @@ def deliver(message_id: str) -> bool:
     """Send one queued message. Idempotent: an already-sent message is not sent again. Failures keep
     it queued with a counter and a short error kind (never the address) for the reconciler and the console."""
     with transaction.atomic():
-        message = OutboundMessage.objects.select_for_update().filter(pk=message_id, sent_at__isnull=True).first()
+        message = (OutboundMessage.objects.select_for_update().filter(pk=message_id, sent_at__isnull=True)
+                   .exclude(template__in=SELF_DELIVERED).first())
         if message is None:
             return False
         message.attempts += 1

@@ -169,8 +169,14 @@ def _describe_breaches(subject: Subject) -> dict[str, int]:
 
 def _erase_breaches(subject: Subject, ctx: Any = None) -> dict[str, int]:
     # The breach keeps its counts (scope_counts) for the Art. 33(5) register; only the link to the person goes.
-    deleted, _ = BreachAffected.objects.filter(subject=subject).delete()
-    return {"breach_notices": deleted}
+    from dsr.breach_notices import message_id
+
+    rows = BreachAffected.objects.filter(subject=subject)
+    # Their notices (no case, so the "cases" holder does not see them): the id is derived from (breach, subject).
+    ids = [message_id(b, subject.pk) for b in rows.values_list("breach_id", flat=True)]
+    messages, _ = OutboundMessage.objects.filter(pk__in=ids).delete()
+    deleted, _ = rows.delete()
+    return {"breach_notices": deleted, "breach_notice_messages": messages}
 
 
 def _describe_exports(subject: Subject) -> dict[str, int]:

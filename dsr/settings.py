@@ -297,6 +297,21 @@ DSR_EXPORT_DOWNLOAD_URL = env("DSR_EXPORT_DOWNLOAD_URL", "")  # optional: the pa
 # Cap a build's read rate (bytes/s; 0 = no cap) so a large export does not starve shared storage.
 DSR_EXPORT_MAX_BYTES_PER_SECOND = env_int("DSR_EXPORT_MAX_BYTES_PER_SECOND", 0)
 
+# --- breach notices to affected people (issue 12; legal-matrix B-DS, §10.3, §10.7) --------------------
+# Who the notices name as the contact point (Art. 33(3)(b)): a name, next to DSR_DPO_CONTACT's address
+# (unset: "our Data Protection Officer" in the notice's language).
+DSR_DPO_NAME = env("DSR_DPO_NAME", "")
+DSR_BREACH_NOTICE_BATCH = env_int("DSR_BREACH_NOTICE_BATCH", 500)  # recipients claimed per step
+DSR_BREACH_NOTICE_RATE = env_int("DSR_BREACH_NOTICE_RATE", 600)  # messages per minute per run; 0 = unpaced
+DSR_BREACH_NOTICE_MAX_ATTEMPTS = env_int("DSR_BREACH_NOTICE_MAX_ATTEMPTS", 5)  # per recipient, then "failed"
+# A notice whose send started but whose outcome was never recorded (worker killed between the provider's
+# acceptance and our commit) is "in doubt". With a delivery ledger (the provider's log looked up by
+# Message-ID; built in for the file and in-memory backends, DSR_MAIL_LEDGER for others) it is settled
+# exactly. Without one: "hold" marks it failed "in_doubt" for the operator (never twice), "resend" sends it
+# again under the same Message-ID (never missed; receiving systems may collapse the duplicate).
+DSR_BREACH_NOTICE_IN_DOUBT = env("DSR_BREACH_NOTICE_IN_DOUBT", "hold")
+DSR_MAIL_LEDGER = env("DSR_MAIL_LEDGER", "")  # dotted path: fn(set[str] of message ids) -> set[str] accepted
+
 # --- uploads (security.md "Uploads") -------------------------------------------------------------
 DSR_UPLOAD_MAX_BYTES = env_int("DSR_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
 DSR_UPLOAD_MAX_PIXELS = env_int("DSR_UPLOAD_MAX_PIXELS", 40_000_000)
