@@ -15,7 +15,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -67,12 +67,12 @@ FIELDS = frozenset({*_LINES, *_TEXTS, *_INSTANTS, *_BOOLS, "types", "categories"
                     "risk_factors", "subjects_estimate", "jurisdictions"})
 
 
-def _systems() -> Any:
-    try:  # owned by the breachscope helper; until it lands, any short name is accepted
-        from dsr.breach_scope import SYSTEMS
+def _unknown_systems(systems: list[str]) -> list[str]:
+    try:  # owned by the breachscope helper (the fixed stores plus one per recipient in the register)
+        from dsr.breach_scope import unknown_systems
     except ImportError:
-        return None
-    return SYSTEMS
+        return []
+    return unknown_systems(systems)
 
 
 def _instant(value: Any) -> datetime:
@@ -89,6 +89,12 @@ def _instant(value: Any) -> datetime:
         raise ValueError("must be a date and time (ISO 8601, e.g. 2026-03-27T22:30:00Z)")
     if parsed.tzinfo is None:
         raise ValueError("needs a time zone offset (e.g. Z or +01:00)")
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("lies outside the dates this desk handles") from exc
+    if not 1900 <= parsed.year <= 2200:
+        raise ValueError("lies outside the dates this desk handles (1900-2200)")
     return parsed
 
 
@@ -118,6 +124,10 @@ def _clean_one(name: str, value: Any) -> Any:
     if name in _LINES or name in _TEXTS:
         if not isinstance(value, str):
             raise ValueError("must be text")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate from JSON's \\ud800
+            raise ValueError("contains a character that is not allowed") from exc
         value = value.strip()
         limit = _LINES.get(name) or _TEXTS[name]
         if len(value) > limit:
@@ -137,11 +147,13 @@ def _clean_one(name: str, value: Any) -> Any:
     if name == "risk_factors":
         return _choices(value, RiskFactor.values, "risk factors")
     if name == "systems":
-        systems = _systems()
-        if systems is not None:
-            return _choices(value, set(systems), "systems")
-        out = _choices(value, {v for v in (value if isinstance(value, list) else []) if isinstance(v, str)
-                               and 0 < len(v) <= 64 and _LINE.match(v)}, "system names (at most 64 characters)")
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) and len(v) <= 64 for v in value):
+            raise ValueError("must be a list of system names")
+        out = list(dict.fromkeys(v.strip() for v in value))
+        if _unknown_systems(out):
+            raise ValueError("names a system dsr does not know (see the breach form's list)")
         return out
     if name == "jurisdictions":
         if isinstance(value, str):
@@ -496,8 +508,8 @@ def open_key_destruction_breach(subject: Subject, *, actor: str, now: datetime, 
         per_category = dict(items.values_list("category").annotate(n=Count("pk", distinct=True)).order_by())
         from dsr.models import SubjectKey
 
-        destroyed_at = (SubjectKey.objects.filter(subject=subject).values_list("destroyed_at", flat=True).first()
-                        or now)
+        destroyed_at = min(now, SubjectKey.objects.filter(subject=subject).values_list("destroyed_at", flat=True)
+                           .first() or now)  # a worker's clock ahead of ours must not make it "future"
         description = (f"The data key of subject {subject.reference} was destroyed at {destroyed_at.isoformat()} "
                        f"outside a legitimate erasure ({why}). Every item sealed under it is unreadable for good.")
         breach = open_breach(data={

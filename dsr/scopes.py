@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 SCOPES: dict[str, str] = {
+    "breaches:read": "read personal-data breaches: their deadlines and the rule that governs, risk, scope counts and "
+    "filings (no free text)",
+    "breaches:write": "open a personal-data breach (monitoring and security tooling); its clocks start at once",
     "cases:attest_identity": "file erasure requests as already verified by the account holder's platform sign-in "
     "(verification.method = platform_account): the erasure is approved and its grace window starts at once",
     "cases:read": "read rights requests (cases) and their due dates",

@@ -133,7 +133,7 @@ def replay(*, actor: str, now: datetime, dry_run: bool = False) -> Replay:
                 result.counts[f"queue.{key}"] = result.counts.get(f"queue.{key}", 0) + value
         Subject.objects.filter(pk=subject.pk, writes_blocked_at__isnull=True).update(writes_blocked_at=now)
         if SubjectKey.objects.filter(subject=subject, destroyed_at__isnull=True).exists():
-            vault.destroy_subject_key(subject, actor=actor, now=now)
+            vault.destroy_subject_key(subject, actor=actor, now=now, erasure_replay=True)
         for holder in holders.HOLDERS:
             if holder.erase is not None:
                 for key, value in holder.erase(subject, ctx).items():

@@ -3,6 +3,7 @@ from django.urls import path
 
 from dsr.views import (
     api,
+    api_breaches,
     api_cases,
     api_exports,
     api_takedowns,
@@ -63,6 +64,9 @@ urlpatterns = [
     path("api/v1/takedowns/<str:number>", api_takedowns.takedown_detail, name="api-takedown"),
     path("api/v1/takedowns/<str:number>/supplement", api_takedowns.takedown_supplement, name="api-takedown-supplement"),
     path("api/v1/cases/<str:case_id>/package", api_exports.case_package, name="api-case-package"),
+    # breach desk (issue 12): monitoring opens incidents
+    path("api/v1/breaches", api_breaches.breaches_collection, name="api-breaches"),
+    path("api/v1/breaches/<str:breach_id>", api_breaches.breach_detail, name="api-breach"),
     # the access package's JSON schemas, at a stable URL (issue 10)
     path("schemas/export/v1/<slug:name>.schema.json", schemas.export_schema, name="export-schema"),
     path("api/v1/cases/<str:case_id>/certificate", api_cases.case_certificate, name="api-case-certificate"),

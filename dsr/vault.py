@@ -162,6 +162,23 @@ def find_or_create_subject(
         return found, False
 
 
+def set_residence(subject: Subject, code: str, *, actor: str, now: datetime) -> bool:
+    """Record where the person lives (ISO 3166, dsr/residence.py): breach scoping counts people per
+    jurisdiction and the breach clocks follow it (issue 12). Writes ``subject.residence_set`` (the field name
+    only) when it changes; returns whether it did."""
+    from dsr import residence
+
+    code = residence.normalise(code)
+    with transaction.atomic():
+        _require_writable([subject.pk])
+        changed = Subject.objects.filter(pk=subject.pk).exclude(residence=code).update(residence=code)
+        subject.residence = code
+        if changed:
+            audit.record("subject.residence_set", actor=actor, now=now, object_type="subject", object_id=subject.pk,
+                         subject_ref=subject.reference, data={"field": "residence"})
+    return bool(changed)
+
+
 def _find_exact(*, email: str | None, account_id: str | None) -> Subject | None:
     found = list(Subject.objects.by_identifier(email=email, account_id=account_id)[:2])
     if len(found) > 1:
@@ -184,12 +201,13 @@ def data_key(subject_id: uuid.UUID) -> bytes:
     return get_keyring().unwrap(row.wrapped, context=_key_context(subject_id))
 
 
-def destroy_subject_key(subject: Subject, *, actor: str, now: datetime) -> bool:
+def destroy_subject_key(subject: Subject, *, actor: str, now: datetime, erasure_replay: bool = False) -> bool:
     """Crypto-shred: blank the wrapped key so every blob and every item's metadata sealed under it becomes
     unreadable, in storage and in every backup taken from now on. Steps: lock the key row, blank it and
     mark its old bytes for purging, write ``subject.key_destroyed``; after commit a job removes the old bytes
     from the live database files (dsr/keystore.py: SQLite WAL checkpoint, PostgreSQL VACUUM FULL).
-    Returns False if it was already destroyed (the purge is still re-enqueued: it is idempotent)."""
+    Returns False if it was already destroyed (the purge is still re-enqueued: it is idempotent). Outside a
+    legitimate erasure, an availability breach is opened too (dsr/breaches.py)."""
     with transaction.atomic():
         row = SubjectKey.objects.select_for_update().get(subject=subject)
         subject_id = str(subject.pk)
@@ -208,6 +226,14 @@ def destroy_subject_key(subject: Subject, *, actor: str, now: datetime) -> bool:
             object_id=subject.pk,
             subject_ref=subject.reference,
         )
+        # Issue 12: a destruction outside an erasure of this subject in its shred step (or the replay of an
+        # erasure a tombstone records) is erroneous by definition — the person's data is lost for good, an
+        # availability breach, opened in this same transaction.
+        from dsr import breaches
+
+        if not erasure_replay and not breaches.destruction_is_legitimate(subject):
+            breaches.open_key_destruction_breach(subject, actor=actor, now=now,
+                                                 why="destroyed outside an erasure's shred step")
     return True
 
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 
-from dsr import copies, images, perceptual, takedowns, vault
+from dsr import copies, images, perceptual, residence, takedowns, vault
 from dsr.bodylimit import MULTIPART_SLACK
 from dsr.keys import AuditKeyUnavailable, KeyRingUnavailable
 from dsr.models import Consent, DataCategory, DataItem, Holding, ProcessingActivity, Subject
@@ -41,6 +41,7 @@ def subject_json(subject: Subject) -> dict[str, Any]:
         "account_id": subject.account_id,
         "created_at": subject.created_at.isoformat(),
         "erased": subject.is_erased,
+        "residence": subject.residence or None,
     }
 
 
@@ -130,14 +131,23 @@ def subjects(request: HttpRequest) -> HttpResponse:
         raise ApiError(400, "invalid_field", f"'kind' must be one of {', '.join(Subject.Kind.values)}", field="kind")
     if not email and not account_id:
         raise ApiError(400, "invalid_request", "give 'email' or 'account_id'")
-    subject, created = _vault_call(
-        vault.find_or_create_subject,
-        actor=actor_of(request),
-        now=request.now,
-        email=email,
-        account_id=account_id,
-        kind=kind,
-    )
+    where = None
+    if body.get("residence") is not None:
+        try:
+            where = residence.normalise(body["residence"])
+        except ValueError as exc:
+            raise ApiError(422, "invalid_residence", f"'residence': {exc}", field="residence") from exc
+    with transaction.atomic():  # the subject and where it lives, or nothing
+        subject, created = _vault_call(
+            vault.find_or_create_subject,
+            actor=actor_of(request),
+            now=request.now,
+            email=email,
+            account_id=account_id,
+            kind=kind,
+        )
+        if where is not None:
+            _vault_call(vault.set_residence, subject, where, actor=actor_of(request), now=request.now)
     return JsonResponse(subject_json(subject), status=201 if created else 200)
 
 

@@ -27,7 +27,16 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from dsr.deadlines import Kind, Regime
-from dsr.models import Channel, DataCategory, FiledBy, ProcessingActivity, Subject
+from dsr.models import (
+    BreachOrigin,
+    BreachType,
+    Channel,
+    DataCategory,
+    FiledBy,
+    ProcessingActivity,
+    RiskFactor,
+    Subject,
+)
 from dsr.scopes import SCOPES
 from dsr.views.apiutil import error_response
 
@@ -110,6 +119,9 @@ EMAIL = {"type": "string", "format": "email", "maxLength": 254,
 ACCOUNT_ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": LINE,
               "description": "the platform's account id, matched exactly"}
 SUBJECT_KIND = {"type": "string", "enum": [k.value for k in Subject.Kind]}
+# ISO 3166-1 alpha-2, or 3166-2 "CC-SUB" (dsr/residence.py checks the code itself: an unknown one gets 422).
+RESIDENCE = {"type": "string", "pattern": "^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$",
+             "description": "ISO 3166 code of where the person lives: DE, GB-SCT, US-CA, BR"}
 # Content types a derived item may declare: its content is served back with it (as an attachment).
 DERIVED_CONTENT_TYPES = [
     "application/octet-stream", "application/json", "text/plain", "image/jpeg", "image/png", "image/webp",
@@ -134,6 +146,7 @@ SCHEMAS: dict[str, Any] = {
             "id": UUID, "reference": {"type": "string"}, "kind": SUBJECT_KIND,
             "account_id": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"},
             "erased": {"type": "boolean"},
+            "residence": {"type": ["string", "null"], "description": "ISO 3166 code, null when unknown"},
         },
     },
     "SubjectIdentifier": {
@@ -372,6 +385,92 @@ _MULTIPART_ITEM = {
             "content_type": _ref("DerivedContentType"), "attributes": {"type": "object"}}}},
 }
 
+# --- breach desk (issue 12) ---
+_INSTANT = {"type": "string", "format": "date-time"}
+_MAYBE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
+_BR_TEXT = {"type": "string", "pattern": NO_NUL}
+SCHEMAS["BreachInput"] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["title", "description", "detected_at", "aware_at", "aware_basis", "aware_by", "types"],
+    "description": "An incident as monitoring or security tooling reports it (§10.8 register fields). Instants need "
+                   "an offset. 422 (code invalid_breach, error.field and error.errors name every refused field): "
+                   "aware_at before detected_at, any instant in the future or outside 1900-2200, an unknown "
+                   "jurisdiction code or recipient id, a law-enforcement delay without its reason, blank text.",
+    "properties": {
+        "title": _line(200, 1), "description": {**_BR_TEXT, "minLength": 1, "maxLength": 20_000},
+        "detected_at": {**_INSTANT, "description": "first anomaly"},
+        "aware_at": {**_INSTANT, "description": "reasonable certainty that personal data was compromised: the "
+                     "72-hour clock (B-SA) starts here"},
+        "aware_basis": {**_BR_TEXT, "minLength": 1, "maxLength": 10_000, "description": "the evidence"},
+        "aware_by": _line(200, 1),
+        "investigation_started_at": _INSTANT,
+        "types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(BreachType.values)}},
+        "categories": {"type": "array", "items": {"type": "string", "enum": sorted(DataCategory.values)}},
+        "systems": {"type": "array", "items": _line(64, 1),
+                    "description": "blob_storage, database, or processor:<recipient id>"},
+        "occurred_from": _INSTANT, "occurred_until": _INSTANT,
+        "data_encrypted": {"type": "boolean"}, "keys_exposed": {"type": "boolean"},
+        "restored_at": {**_INSTANT, "description": "availability restored"},
+        "processor": {"type": "integer", "minimum": 1, "maximum": 2_147_483_647,
+                      "description": "id of the recipient (processor) involved"},
+        "processor_notified_controller_at": _INSTANT,
+        "risk_factors": {"type": "array", "items": {"type": "string", "enum": list(RiskFactor.values)}},
+        "subjects_estimate": {"type": "integer", "minimum": 0, "maximum": 2_000_000_000},
+        "jurisdictions": {"type": "array", "maxItems": 300, "items": RESIDENCE,
+                          "description": "residences known to be affected before a scope is stored"},
+        "consequences": {**_BR_TEXT, "maxLength": 10_000}, "measures": {**_BR_TEXT, "maxLength": 10_000},
+        "subject_advice": {**_BR_TEXT, "maxLength": 10_000},
+        "law_enforcement_delay": {"type": "boolean"},
+        "law_enforcement_reason": {**_BR_TEXT, "maxLength": 5_000},
+    },
+}
+SCHEMAS["BreachDeadline"] = {
+    "type": "object",
+    "properties": {
+        "rule": {"type": "string", "description": "legal-matrix id: B-SA, UK-BR, B-DS, CB-IND, CB-AG, US-xx, "
+                 "US-xx-REG, BR-BR"},
+        "regime": {"type": "string"}, "authority": {"type": "string"}, "started_at": _MAYBE_INSTANT,
+        "due_at": {**_MAYBE_INSTANT, "description": "null: 'without undue delay' or pending"},
+        "basis": {"type": "string"}, "met_at": _MAYBE_INSTANT, "not_required": {"type": "boolean"},
+        "not_required_reason": {"type": ["string", "null"]}, "open": {"type": "boolean"}},
+}
+SCHEMAS["Breach"] = {
+    "type": "object",
+    "required": ["id", "reference", "state", "deadlines", "governing"],
+    "properties": {
+        "id": UUID, "reference": {"type": "string", "pattern": "^BR-[0-9]{4}-[0-9]{4,}$"},
+        "title": {"type": "string"}, "state": {"type": "string", "enum": ["open", "closed"]},
+        "origin": {"type": "string", "enum": list(BreachOrigin.values)},
+        "created_at": _INSTANT, "closed_at": _MAYBE_INSTANT, "detected_at": _INSTANT, "aware_at": _INSTANT,
+        "types": {"type": "array", "items": {"type": "string"}},
+        "categories": {"type": "array", "items": {"type": "string"}},
+        "systems": {"type": "array", "items": {"type": "string"}},
+        "occurred_from": _MAYBE_INSTANT, "occurred_until": _MAYBE_INSTANT,
+        "data_encrypted": {"type": "boolean"}, "keys_exposed": {"type": "boolean"},
+        "risk_factors": {"type": "array", "items": {"type": "string"}},
+        "jurisdictions_declared": {"type": "array", "items": {"type": "string"}},
+        "risk": {"type": "object", "properties": {
+            "suggested": {"type": ["string", "null"]}, "reasons": {"type": "array", "items": {"type": "string"}},
+            "decided": {"type": ["string", "null"]}, "assessed_at": _MAYBE_INSTANT,
+            "high_risk_determined_at": _MAYBE_INSTANT}},
+        "exception_34_3": {"type": ["string", "null"], "enum": ["a", "b", "c", None]},
+        "scope": {"type": "object", "properties": {
+            "version": {"type": "integer"}, "computed_at": _MAYBE_INSTANT, "subjects": {"type": "integer"},
+            "items": {"type": "integer"},
+            "jurisdictions": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+        "deadlines": {"type": "array", "items": _ref("BreachDeadline")},
+        "governing": {"description": "the earliest open deadline with a due instant: the rule the board names",
+                      "oneOf": [{"type": "null"}, {"type": "object", "required": ["rule", "due_at"], "properties": {
+                          "rule": {"type": "string"}, "due_at": _INSTANT, "authority": {"type": "string"}}}]},
+        "filings": {"type": "array", "items": {"type": "object", "properties": {
+            "id": UUID, "rule": {"type": "string"}, "phase": {"type": "string"},
+            "follows": {"oneOf": [UUID, {"type": "null"}]}, "filed_at": _INSTANT, "late": {"type": "boolean"}}}},
+    },
+}
+_BREACH_ID = {"breach_id": "$response.body#/id"}
+SCHEMAS["SubjectInput"] = {**SCHEMAS["SubjectIdentifier"], "properties": {
+    **SCHEMAS["SubjectIdentifier"]["properties"], "residence": RESIDENCE}}
+
 _SUBJECT_ID = {"subject_id": "$response.body#/id"}
 _ITEM_LINKS = {f"GET /api/v1/items/{{item_id}}{tail}": {"item_id": "$response.body#/id"}
                for tail in ("", "/content", "/derived")}
@@ -381,12 +480,14 @@ PATHS: dict[str, dict[str, Any]] = {
     # --- vault: subjects ---
     "/api/v1/subjects": {"post": op(
         "Create a subject (or return the one with that identifier)", {"201": _ref("Subject"), "200": _ref("Subject")},
-        body=_json(_ref("SubjectIdentifier"))["content"], errors=("409", "503"),
+        body=_json(_ref("SubjectInput"))["content"], errors=("409", "422", "503"),
         links={"GET /api/v1/subjects/{subject_id}": _SUBJECT_ID,
                "GET /api/v1/subjects/{subject_id}/holdings": _SUBJECT_ID,
                "POST /api/v1/subjects/{subject_id}/photos": _SUBJECT_ID},
         description="201 when created, 200 when a subject with these identifiers exists; 409 when the e-mail "
-                    "and the account id do not belong to one subject.")},
+                    "and the account id do not belong to one subject. 'residence' (optional) records where the "
+                    "person lives (ISO 3166: DE, GB-SCT, US-CA), also on an existing subject; breach scoping and "
+                    "the breach clocks use it. 422 (code invalid_residence): not an ISO 3166 code dsr knows.")},
     "/api/v1/subjects/lookup": {"post": op(
         "Find a subject by e-mail or account id", {"200": _ref("Subject")},
         body=_json(_ref("SubjectIdentifier"))["content"], errors=("404",))},
@@ -470,6 +571,22 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/takedowns/{number}/supplement": {"post": op(
         "Add missing elements to an incomplete takedown request", {"200": _ref("Takedown")},
         body=_json(_ref("TakedownInput"))["content"], params=[_TD_NUMBER], errors=("409", "422"))},
+    # --- breach desk (issue 12) ---
+    "/api/v1/breaches": {
+        "post": op("Open a personal-data breach (monitoring and security tooling): its clocks start at once",
+                   {"201": _ref("Breach")}, body=_json(_ref("BreachInput"))["content"], errors=("422",),
+                   links={"GET /api/v1/breaches/{breach_id}": _BREACH_ID},
+                   description="201 with the breach, its deadlines (B-SA: aware_at + 72 hours exactly) and the "
+                               "governing rule; the §5.1 risk suggestion is stored for the operator to decide."),
+        "get": op("Breaches, newest awareness first", {"200": {"type": "object", "required": ["breaches"],
+                                                                "properties": {"breaches": {
+                                                                    "type": "array", "items": _ref("Breach")}}}},
+                  params=[{"name": "state", "in": "query", "required": False,
+                           "schema": {"type": "string", "enum": ["open", "closed"]}},
+                          {"name": "limit", "in": "query", "required": False,
+                           "schema": {"type": "integer", "minimum": 1, "maximum": 100}}])},
+    "/api/v1/breaches/{breach_id}": {"get": op("A breach with its deadlines and the governing rule",
+                                               {"200": _ref("Breach")}, params=[_path_param("breach_id")])},
     # --- exports (issue 10) ---
     "/api/v1/cases/{case_id}/package": {"get": {
         "summary": "The case's access or portability package (ZIP), streamed as an attachment",
@@ -502,7 +619,8 @@ def _complete(path: str, method: str, operation: dict[str, Any]) -> dict[str, An
     """Add what follows from the view and the operation's shape: scope, security, standard errors."""
     operation = {**operation, "responses": dict(operation["responses"]), "operationId": f"{method.upper()} {path}"}
     view = _view_for(path)
-    scope = getattr(view, "api_scope", None)
+    # A URL serving two methods with different scopes (GET reads, POST writes) names them per method.
+    scope = getattr(view, "api_scopes", {}).get(method) or getattr(view, "api_scope", None)
     responses = operation["responses"]
     wanted = ["400", "401"]
     if scope:
