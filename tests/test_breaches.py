@@ -254,3 +254,29 @@ def test_an_art_34_3_exception_switches_the_subject_clock_off_with_its_rationale
                            actor="staff:dpo", now=AWARE + timedelta(hours=3))
     ds.refresh_from_db()
     assert ds.not_required and "34(3)(a)" in ds.not_required_reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_references_stay_unique_and_consecutive_when_breaches_are_opened_at_the_same_time():
+    import threading
+
+    from django.db import connection
+
+    barrier, refs, errors = threading.Barrier(6), [], []
+
+    def open_one() -> None:
+        try:
+            barrier.wait(timeout=30)
+            refs.append(opened().reference)
+        except Exception as exc:  # collected: an assertion in a thread would be lost
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(refs) == [f"BR-2026-{n:04d}" for n in range(1, 7)]

@@ -28,7 +28,9 @@ def deadline_json(d: BreachDeadline) -> dict[str, Any]:
 
 def breach_json(breach: Breach) -> dict[str, Any]:
     deadlines = list(breach.deadlines.all())
-    governing = breaches.governing_deadline(breach)
+    # The same choice as breaches.governing_deadline, made on the (prefetched) rows: earliest open due instant.
+    timed = [d for d in deadlines if d.is_open and d.due_at is not None]
+    governing = min(timed, key=lambda d: (d.due_at, d.rule)) if timed else None
     return {
         "id": str(breach.pk), "reference": breach.reference, "title": breach.title, "state": breach.state,
         "origin": breach.origin, "created_at": _at(breach.created_at), "closed_at": _at(breach.closed_at),
@@ -48,7 +50,8 @@ def breach_json(breach: Breach) -> dict[str, Any]:
         "governing": None if governing is None else {"rule": governing.rule, "due_at": _at(governing.due_at),
                                                      "authority": governing.authority},
         "filings": [{"id": str(f.pk), "rule": f.rule, "phase": f.phase, "follows": str(f.follows_id) if f.follows_id
-                     else None, "filed_at": _at(f.filed_at), "late": f.late} for f in breach.filings.all()],
+                     else None, "filed_at": _at(f.filed_at), "late": f.late}
+                    for f in sorted(breach.filings.all(), key=lambda f: f.filed_at)],
     }
 
 
