@@ -66,6 +66,9 @@ class Subject(models.Model):
                 fields=["account_id"], condition=Q(account_id__isnull=False), name="subject_account_unique"
             ),
         ]
+        # Breach scoping counts affected people per residence: probing (id, residence) index-only avoids a
+        # table page per person (dsr/breach_scope.py).
+        indexes = [models.Index(fields=["id", "residence"], name="subject_residence_scope")]
 
     def __str__(self) -> str:
         return self.reference
@@ -149,6 +152,13 @@ class DataItem(models.Model):
         indexes = [
             # The orphan sweep asks "is this stored blob referenced?" for every blob in storage.
             models.Index(fields=["blob_name"], name="dataitem_blob_name", condition=~models.Q(blob_name="")),
+            # Breach scoping (dsr/breach_scope.py): "which items of these categories existed during this window"
+            # is two index ranges, one per partial index, read index-only (id is a key column so no table
+            # page is visited): items still held, by creation; purged items, by purge then creation.
+            models.Index(fields=["category", "created_at", "id"], name="dataitem_scope_live",
+                         condition=Q(purged_at__isnull=True)),
+            models.Index(fields=["category", "purged_at", "created_at", "id"], name="dataitem_scope_purged",
+                         condition=Q(purged_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
