@@ -151,7 +151,7 @@ def items_in_scope(breach: Breach) -> QuerySet[DataItem]:
 def _items_sql(breach: Breach) -> tuple[str, list[Any]] | None:
     """(id, category) of the affected items as SQL. Written as two disjoint halves — items still held, and
     items purged at or after the window's start — so that each half is one range of its own partial index
-    (migration 0018: dataitem_scope_live, dataitem_scope_purged), read index-only on PostgreSQL: an OR
+    (migration 0019: dataitem_scope_live, dataitem_scope_purged), read index-only on PostgreSQL: an OR
     over both would fall back to a bitmap scan that visits the table's pages."""
     qs = _selected(breach)
     if qs is None:
