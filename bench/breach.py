@@ -292,9 +292,10 @@ def run(args: argparse.Namespace, url: str) -> int:
     for label, b in (("realistic: face embeddings, database, 2-week window", realistic),
                      ("broad: every photo ever, any system", broad)):
         scope(b)  # warm the cache once, as an operator's second look would
-        med, all_ms, result = median_ms(lambda b=b: scope(b), args.runs)
+        runs = args.runs if b is realistic else min(args.runs, 3)
+        med, all_ms, result = median_ms(lambda b=b: scope(b), runs)
         misses += med >= GOAL_MS and b is realistic
-        print(f"scope {label}: median {med:.0f} ms over {args.runs} runs "
+        print(f"scope {label}: median {med:.0f} ms over {runs} runs "
               f"(min {min(all_ms):.0f}, max {max(all_ms):.0f}) — {result.subjects:,} people, {result.items:,} items; "
               f"goal < {GOAL_MS:.0f} ms: {verdict(med)}")
         print(f"  per category {result.counts['categories']}")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,11 +41,36 @@ from dsr.models import Breach, BreachAffected, BreachType, DataItem, Holding, Pr
 from dsr.models.register import DataCategory
 from dsr.vault import INLINE_CATEGORIES, INLINE_LIMIT
 
-SYSTEMS: dict[str, str] = {
+FIXED_SYSTEMS: dict[str, str] = {
     "blob_storage": "Blob storage (sealed media and large files: local blob directory or S3 bucket)",
     "database": "Database (item rows with their sealed metadata; small records and face embeddings sealed inline)",
 }
 PROCESSOR_PREFIX = "processor:"
+
+
+class _Systems(Mapping[str, str]):
+    """Every system name → its label: the fixed stores, then ``processor:<id>`` for each recipient in the
+    register, read when iterated (so ``set(SYSTEMS)`` validates input against the register as it is now)."""
+
+    def __getitem__(self, key: str) -> str:
+        if key in FIXED_SYSTEMS:
+            return FIXED_SYSTEMS[key]
+        ids = _processor_ids([key])
+        r = Recipient.objects.filter(pk=ids[0]).first() if ids else None
+        if r is None:
+            raise KeyError(key)
+        return _recipient_label(r)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from FIXED_SYSTEMS
+        for pk in Recipient.objects.order_by("name").values_list("pk", flat=True):
+            yield processor_system(pk)
+
+    def __len__(self) -> int:
+        return len(FIXED_SYSTEMS) + Recipient.objects.count()
+
+
+SYSTEMS: Mapping[str, str] = _Systems()
 
 # Plain words for reasons and notices (the DataCategory labels are singular and technical).
 CATEGORY_WORDS: dict[str, str] = {
@@ -75,17 +101,21 @@ def processor_system(recipient: Recipient | int) -> str:
     return f"{PROCESSOR_PREFIX}{getattr(recipient, 'pk', recipient)}"
 
 
+def _recipient_label(r: Recipient) -> str:
+    return f"{r.name} ({r.get_role_display()}: {r.service})"
+
+
 def system_choices() -> list[tuple[str, str]]:
     """Every system a breach can name: the fixed stores, then one per recipient in the register."""
-    out = list(SYSTEMS.items())
+    out = list(FIXED_SYSTEMS.items())
     for r in Recipient.objects.order_by("name"):
-        out.append((processor_system(r), f"{r.name} ({r.get_role_display()}: {r.service})"))
+        out.append((processor_system(r), _recipient_label(r)))
     return out
 
 
 def unknown_systems(systems: list[str]) -> list[str]:
     """The names in ``systems`` that are not a system (for input validation)."""
-    known = {name for name, _ in system_choices()}
+    known = set(SYSTEMS)
     return [s for s in systems if s not in known]
 
 
@@ -188,6 +218,20 @@ def _tune(cur: Any) -> None:
         cur.execute("SET LOCAL jit = off")
 
 
+def _pairs_from(*, probe: bool) -> str:
+    """FROM clause joining the items ``it`` to their holders ``h``. On PostgreSQL, with ``probe``, a LATERAL
+    lookup fenced by "OFFSET 0" keeps the planner from turning it into a plain join: for a time window it
+    over-estimates the items (a category's live rows are its recent ones, which no statistic captures) and
+    reads all 10 M holdings in a merge join — 10 s where probing the (item, subject) index for the ~120 k items
+    of a two-week incident, in item order, takes a fraction of that (bench/breach.py). Without a window its
+    estimate is right and it may pick the merge join. SQLite has no LATERAL and always probes."""
+    holding = Holding._meta.db_table
+    if probe and connection.vendor == "postgresql":
+        return (f"(SELECT id, category FROM it ORDER BY id) it CROSS JOIN LATERAL "  # noqa: S608 - model meta
+                f"(SELECT subject_id FROM {holding} WHERE item_id = it.id OFFSET 0) h")
+    return f"it JOIN {holding} h ON h.item_id = it.id"
+
+
 def _count(breach: Breach) -> tuple[int, int, dict[str, Any]]:
     items = _items_sql(breach)
     counts: dict[str, Any] = {"categories": {}, "jurisdictions": {}}
@@ -195,13 +239,14 @@ def _count(breach: Breach) -> tuple[int, int, dict[str, Any]]:
         return 0, 0, counts
     sql, params = items
     t = _tables()
+    pairs_from = _pairs_from(probe=breach.occurred_from is not None)
     # One statement: the item set and its (subject, category) pairs are computed once and aggregated
     # four ways; only the aggregates (a few dozen rows) come back.
     query = f"""
         WITH it AS ({sql}),
         pairs AS (SELECT h.subject_id AS subject_id, it.category AS category
-                  FROM it JOIN {t['holding']} h ON h.item_id = it.id),
-        people AS (SELECT DISTINCT subject_id FROM pairs)
+                  FROM {pairs_from}),
+        people AS (SELECT DISTINCT subject_id FROM pairs ORDER BY subject_id)
         SELECT 'c', category, COUNT(DISTINCT subject_id) FROM pairs GROUP BY category
         UNION ALL
         SELECT 'i', category, COUNT(*) FROM it GROUP BY category
@@ -311,12 +356,13 @@ def _write_rows(breach: Breach) -> tuple[int, int]:
             extra_vals = "".join(", %s" for _ in cols)
             # ON CONFLICT … WHERE: an identical re-scope rewrites nothing (no churn at a million rows).
             # "WHERE 1=1" keeps SQLite from reading ON CONFLICT as a join constraint.
+            pairs_from = _pairs_from(probe=breach.occurred_from is not None)
             cur.execute(
                 f"""
+                WITH it AS ({sql})
                 INSERT INTO {t['affected']} (breach_id, subject_id, jurisdiction, items, in_scope{extra_cols})
                 SELECT %s, h.subject_id, s.residence, COUNT(*), %s{extra_vals}
-                FROM ({sql}) it
-                JOIN {t['holding']} h ON h.item_id = it.id
+                FROM {pairs_from}
                 JOIN {t['subject']} s ON s.id = h.subject_id
                 WHERE 1 = 1
                 GROUP BY h.subject_id, s.residence
@@ -326,16 +372,18 @@ def _write_rows(breach: Breach) -> tuple[int, int]:
                    OR {t['affected']}.items <> excluded.items
                    OR {t['affected']}.in_scope <> excluded.in_scope
                 """,  # noqa: S608 - table names from model meta, values parametrised
-                [bid, True, *vals, *params],
+                [*params, bid, True, *vals],
             )
             changed = max(cur.rowcount, 0)
-            out_sql = f"""
+            # The people in scope once, as a hashed set: a correlated NOT EXISTS would re-join every holding.
+            cur.execute(
+                f"""
+                WITH it AS ({sql}), people AS (SELECT DISTINCT h.subject_id FROM {pairs_from})
                 UPDATE {t['affected']} SET in_scope = %s
-                WHERE breach_id = %s AND in_scope = %s AND NOT EXISTS (
-                    SELECT 1 FROM {t['holding']} h JOIN ({sql}) it ON it.id = h.item_id
-                    WHERE h.subject_id = {t['affected']}.subject_id)
-            """  # noqa: S608
-            cur.execute(out_sql, [False, bid, True, *params])
+                WHERE breach_id = %s AND in_scope = %s AND subject_id NOT IN (SELECT subject_id FROM people)
+                """,  # noqa: S608
+                [*params, False, bid, True],
+            )
         else:
             cur.execute(
                 f"UPDATE {t['affected']} SET in_scope = %s WHERE breach_id = %s AND in_scope = %s",  # noqa: S608

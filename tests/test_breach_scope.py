@@ -187,6 +187,10 @@ def test_system_filter_processor_follows_the_register(world):
     assert unknown_systems(["database", processor_system(facemodel), "processor:999999", "tape"]) == [
         "processor:999999", "tape"]
     assert ("blob_storage", breach_scope.SYSTEMS["blob_storage"]) in system_choices()
+    # Input validation elsewhere checks names against set(SYSTEMS): the register's recipients are in it.
+    assert {"blob_storage", "database", processor_system(facemodel)} <= set(breach_scope.SYSTEMS)
+    assert breach_scope.SYSTEMS[processor_system(facemodel)].startswith("FaceModel Inference Inc.")
+    assert "processor:999999" not in breach_scope.SYSTEMS
 
 
 def test_no_categories_is_an_empty_scope(world):
