@@ -119,8 +119,8 @@ def countdown(deadline: BreachDeadline | None, now: datetime, zone: str) -> Coun
         text = f"met {deadline.met_at:%d %b %H:%M} UTC" + (f" ({margin})" if margin else "")
         return Countdown(deadline.rule, label, deadline.due_at, local, text, "", "late" if late else "met", deadline)
     if deadline.due_at is None:
-        since = f" since {deadline.started_at:%d %b %H:%M} UTC" if deadline.started_at else ""
-        return Countdown(deadline.rule, label, None, None, f"without undue delay{since}", "", "undue-delay", deadline)
+        text = f"running since {deadline.started_at:%d %b %H:%M} UTC" if deadline.started_at else "not started yet"
+        return Countdown(deadline.rule, label, None, None, text, "", "undue-delay", deadline)
     left = deadline.due_at - now
     urgency = "overdue" if left < timedelta(0) else "at-risk" if left <= AT_RISK else ""
     return Countdown(deadline.rule, label, deadline.due_at, local, describe_left(left), urgency, "running", deadline)

@@ -278,7 +278,10 @@ class FilingForm(ErrorsFromVerb, forms.Form):
         super().__init__(*args, prefix="filing", **kwargs)
         self.breach = breach
         deadlines = list(breach.deadlines.order_by("due_at", "rule"))
-        rules = [d for d in deadlines if d.rule in AUTHORITY_RULES] or deadlines
+        # Filings go to authorities: every deadline whose addressee is not the affected people themselves.
+        rules = [d for d in deadlines if d.rule in AUTHORITY_RULES
+                 or (d.authority and d.authority.lower() != "subjects" and d.rule not in ("B-DS", "CB-IND"))]
+        rules = rules or deadlines
         self.fields["rule"].choices = [(d.rule, f"{d.rule} — {d.authority or d.regime}") for d in rules]
         self.authorities = {d.rule: d.authority for d in rules}
         self.filings = {str(f.pk): f for f in BreachFiling.objects.filter(breach=breach).order_by("filed_at")}
