@@ -194,6 +194,18 @@ def test_under_the_gdpr_by_default_embeddings_are_described_and_their_values_kep
     assert "We hold 1 face template (a face embedding) computed from your photos." in text
     assert "rather than hand over its numbers" in text and "Ask us if you want the numbers." in text
     assert "§7024(d)" not in text  # a GDPR case: the California wording is not used
+    # the rest of Art. 15(1), read back by a second PDF reader: confirmation, purposes, retention, automated decisions
+    assert "Do we hold data about you? Article 15(1) Yes. We hold 7 items of personal data about you" in text
+    assert "Face detection and embedding" in text and "Security and abuse prevention" in text  # the purposes
+    assert "Deleted after 90 days" in text  # retention of the IP log, from the register
+    assert "perceptual hash matches a list of known abusive images" in text  # the one automated decision
+
+
+def test_a_uk_case_names_the_uk_law_and_the_ico_as_where_to_complain(db):
+    w = export_world.build(regimes=("uk_gdpr",))
+    text = pdftotext(unzip(build_package(w.case)).read("access-report.pdf"))
+    assert "Information Commissioner" in text and "Data Protection Act 2018, section 167" in text
+    assert "Data Protection Commission" not in text  # not the EU authority
 
 
 def test_under_the_gdpr_the_recorded_setting_can_hand_over_embedding_values(world, settings):
@@ -453,6 +465,21 @@ def test_the_report_is_in_the_language_the_request_was_made_in(world):
                                 case=world.case, subject=world.ana)
     assert exports.case_language(world.case) == "de"
     z = unzip(build_package(world.case))
-    assert '<html lang="de">' in z.read("index.html").decode()  # German text comes with the catalogue
+    index = z.read("index.html").decode()
+    assert '<html lang="de">' in index
+    assert "Die personenbezogenen Daten, die wir über Sie speichern" in index
+    text = pdftotext(z.read("access-report.pdf"))
+    for heading in ("Speichern wir Daten über Sie?", "Warum wir Ihre Daten nutzen", "Welche Daten wir speichern",
+                    "Wer Ihre Daten erhält", "Wie lange wir sie speichern", "Ihr Recht auf Beschwerde",
+                    "Woher Ihre Daten stammen", "Automatisierte Entscheidungen", "Übermittlungen außerhalb Europas",
+                    "Was wir nicht aufgenommen haben, und warum"):
+        assert heading in text, heading
+    for ref in ("a", "b", "c", "d", "e", "f", "g", "h"):
+        assert f"Artikel 15 Absatz 1 Buchstabe {ref}" in text, ref
+    assert "Artikel 15 Absatz 2" in text and "FaceModel Inference Inc." in text
+    assert "The personal data we hold about you" not in text and "Why we use your data" not in text
+    notice = OutboundMessage.objects.get(case=world.case, template="export_ready")
+    assert notice.subject_line.startswith("Ihre Daten stehen zum Download bereit")
+    assert "Wir haben Ihr Auskunftsersuchen" in notice.body_text and "nie per E-Mail" in notice.body_text
     filings = json.loads(z.read("data/portal-filings.json"))["records"]
     assert [f["language"] for f in filings] == ["de"]
