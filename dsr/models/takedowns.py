@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from dsr.perceptual import Hash
+if TYPE_CHECKING:
+    from dsr.perceptual import Hash
 
 
 class TakedownState(models.TextChoices):
@@ -355,6 +357,10 @@ class ItemHash(models.Model):
 
     @property
     def hash(self) -> Hash:
+        # imported here: dsr.perceptual loads numpy and Pillow (~17 MiB), which every process would otherwise
+        # carry from django.setup() on — an export worker included (bench/export.py, issue 10 memory goal)
+        from dsr.perceptual import Hash
+
         return Hash.from_signed((self.h0, self.h1, self.h2, self.h3), self.quality)
 
 
@@ -384,6 +390,10 @@ class BlockedHash(models.Model):
 
     @property
     def hash(self) -> Hash:
+        # imported here: dsr.perceptual loads numpy and Pillow (~17 MiB), which every process would otherwise
+        # carry from django.setup() on — an export worker included (bench/export.py, issue 10 memory goal)
+        from dsr.perceptual import Hash
+
         return Hash.from_signed((self.h0, self.h1, self.h2, self.h3), self.quality)
 
 
