@@ -50,7 +50,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
-from dsr import audit, emails, steps
+from dsr import audit, breach_clocks, emails, steps
 from dsr.models import OutboundMessage, PortalFiling, StepRun
 from dsr.models.breaches import Breach, BreachAffected, Exception34, RiskLevel
 from dsr.models.register import DataCategory
@@ -280,6 +280,8 @@ def _batch(ctx: StepContext, breach: Breach) -> dict[str, Any]:
     with ctx.fenced():
         audit.record("breach.notices_batch", actor="system:breach_notices", now=now, object_type="breach",
                      object_id=breach.pk, data={"run": str(ctx.run.pk), "step": ctx.step.name, **counts})
+        # Notices sent meet B-DS / CB-IND / US-xx once everyone is told, and start CB-AG (dsr/breach_clocks.py).
+        breach_clocks.sync_deadlines(breach, now=now)
     return counts
 
 

@@ -36,7 +36,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
-from dsr import audit
+from dsr import audit, breach_clocks
 from dsr.models import Breach, BreachAffected, BreachType, DataItem, Holding, ProcessingActivity, Recipient, Subject
 from dsr.models.register import DataCategory
 from dsr.vault import INLINE_CATEGORIES, INLINE_LIMIT
@@ -440,6 +440,9 @@ def store_scope(breach: Breach, *, actor: str, now: datetime) -> ScopeResult:
                 "art34_3_a": applies,
             },
         )
+        # The clocks follow the scope (UK-BR, CB-IND/CB-AG > 500, the state thresholds, BR-BR come from its
+        # per-jurisdiction counts): re-synced in the same transaction (dsr/breach_clocks.py).
+        breach_clocks.sync_deadlines(locked, now=now)
     for name in ("scope_subjects", "scope_items", "scope_counts", "scope_computed_at", "scope_version"):
         setattr(breach, name, getattr(locked, name))
     return ScopeResult(subjects=subjects, items=items, counts=counts, art34_3_a=applies, reason=reason)

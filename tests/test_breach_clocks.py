@@ -174,3 +174,49 @@ def test_sync_keeps_a_met_deadline_and_marks_a_rule_that_no_longer_applies(djang
     breaches.assess_risk(breach, level="risk", rationale="only thumbnails after all", actor="staff:dpo", now=now)
     ds = breach.deadlines.get(rule="B-DS")
     assert ds.not_required and "no longer applies" in ds.not_required_reason
+
+
+@pytest.mark.django_db
+def test_storing_a_scope_starts_the_clocks_of_the_jurisdictions_it_finds():
+    from dsr import breach_scope, breaches
+    from dsr.models import Subject
+    from tests import factories
+
+    now = AWARE + timedelta(hours=2)
+    for email, where in (("gb.person@example.com", "GB-WLS"), ("ca.person@example.com", "US-CA")):
+        person = factories.subject(email, now=AWARE - timedelta(days=3))
+        Subject.objects.filter(pk=person.pk).update(residence=where)
+        factories.photo_item(person, now=AWARE - timedelta(days=2))
+    breach = breaches.open_breach(data={
+        "title": "Bucket listable", "description": "Photos readable by anyone with the URL.",
+        "detected_at": AWARE - timedelta(hours=1), "aware_at": AWARE, "aware_basis": "access logs",
+        "aware_by": "security team", "types": ["confidentiality"], "categories": ["photo"], "data_encrypted": False,
+        "keys_exposed": True, "occurred_from": AWARE - timedelta(days=1), "occurred_until": AWARE},
+        actor="staff:ops", now=now)
+    assert {d.rule for d in breach.deadlines.all()} == {"B-SA"}
+    breach_scope.store_scope(breach, actor="staff:ops", now=now)
+    rules = {d.rule: d for d in breach.deadlines.all()}
+    assert {"B-SA", "UK-BR", "CB-IND"} <= set(rules) and "CB-AG" not in rules  # 1 Californian, not > 500
+    assert rules["CB-IND"].due_at == datetime(2026, 4, 27, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_notices_sent_to_everyone_meet_the_subject_clocks(settings):
+    import time_machine
+
+    from dsr import steps
+    from dsr.breach_notices import start_subject_notices
+    from tests import breach_kit
+
+    settings.DSR_BREACH_NOTICE_RATE = 0
+    now = datetime(2026, 3, 28, 9, 0, tzinfo=UTC)
+    breach = breach_kit.breach()
+    breach_kit.affect(breach, 2, residence="US-CA", prefix="ca")
+    type(breach).objects.filter(pk=breach.pk).update(scope_counts={"jurisdictions": {"US-CA": 2}})
+    breach.refresh_from_db()
+    breach_clocks.sync_deadlines(breach, now=now)
+    assert breach.deadlines.get(rule="B-DS").is_open and breach.deadlines.get(rule="CB-IND").is_open
+    with time_machine.travel(now, tick=False):
+        steps.advance(start_subject_notices(breach, actor="staff:alice", now=now).pk)
+    ds, ind = breach.deadlines.get(rule="B-DS"), breach.deadlines.get(rule="CB-IND")
+    assert ds.met_at == now and ind.met_at == now
