@@ -54,7 +54,7 @@ def test_monitoring_opens_a_breach_and_gets_its_deadlines_and_governing_rule():
     assert got["jurisdictions_declared"] == ["DE", "GB-SCT", "US-CA"]
     assert "description" not in got and "Login bursts" not in resp.content.decode()
     breach = Breach.objects.get()
-    assert breach.opened_by.startswith("token:") or breach.opened_by
+    assert breach.opened_by == "api:monitor-breaches_write"
     assert Event.objects.filter(kind="breach.opened", object_id=str(breach.pk)).exists()
 
 
