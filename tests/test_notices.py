@@ -176,3 +176,28 @@ def test_the_restriction_lifting_notice_names_the_law_and_authority_of_its_cases
     for phrase in never:
         assert phrase not in text, phrase
     assert not INTERNAL.search(text)
+
+
+@pytest.mark.parametrize("combo", COMBOS)
+def test_the_erasure_completion_notice_with_a_kept_part_gives_each_regimes_rights_and_no_internal_code(combo):
+    """The cascade's completion notice (templates/emails/erasure_completed, built as dsr/cascade.py builds it) when a
+    legal hold kept part of the data: each regime's rights text and authority, none of another regime's."""
+    from dsr import emails, erasure
+
+    regimes = COMBOS[combo]
+    case = _case(regimes, "erasure")
+    ground = erasure.hold_grounds_for(case)[0]
+    kept = [{"category": "photo", "label": "Photo", "count": 2, "ground": ground.code, "ground_label": ground.label}]
+    now = T0 + timedelta(days=3)
+    message = emails.queue("erasure_completed", to="someone@example.com", now=now, case=case, context={
+        **workflow.notice_context(case, now=now), "evidence": {"key_destroyed_at": now.isoformat()},
+        "partial": True, "kept": kept, "erased": {"Generated video": 3}})
+    text = _all_text(message)
+    assert "Generated video: 3" in message.body_text and ground.label in message.body_text
+    assert not INTERNAL.search(text), INTERNAL.search(text)
+    for regime in regimes:
+        for phrase in SAYS[regime]:
+            assert phrase in message.body_text, (combo, phrase)
+    for regime in set(MARKS) - set(regimes):
+        for mark in MARKS[regime]:
+            assert mark not in text, (combo, regime, mark)

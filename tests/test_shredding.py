@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -230,7 +231,14 @@ def test_the_reconciler_purges_once_and_a_second_run_finds_nothing_to_do():
     subjects = [factories.subject(f"recon{i}@example.com") for i in range(3)]
     SubjectKey.objects.filter(subject__in=subjects[:2]).update(wrapped="", destroyed_at=factories.T0,
                                                                purge_pending=True)
-    assert jobs.purge_old_key_bytes() == "purged=2"
+    # On a busy PostgreSQL cluster an open snapshot (autovacuum's ANALYZE, another session's transaction) can make
+    # a run defer, by design (see the test above); the hourly reconciler would run it again, as this loop does.
+    for _ in range(20):
+        result = jobs.purge_old_key_bytes()
+        if not result.startswith("deferred:"):
+            break
+        time.sleep(0.5)
+    assert result == "purged=2"
     assert jobs.purge_old_key_bytes() == "purged=0"
     assert not SubjectKey.objects.filter(purge_pending=True).exists()
     assert Event.objects.get(kind="keystore.purged").data == {"keys": 2}
