@@ -365,3 +365,46 @@ def test_the_removal_form_speaks_the_portals_languages():
     r = c.post("/takedown/", {"filed_as": "individual", "contact_email": "jane@example.org"})
     missing = c.get(r["Location"]).content.decode()
     assert "Geben Sie Ihren vollständigen Namen ein" in missing
+
+
+def test_when_the_evidence_period_ends_the_reference_image_is_shredded_and_the_requesters_words_blanked(
+        api, blob_dir, settings, django_capture_on_commit_callbacks):
+    """Issue 13 §3: the reference image is "shredded when the evidence period ends" — by the hourly housekeeping
+    schedule (dsr.jobs.takedown_housekeeping), not before; the number, decision and hashes stay."""
+    from dsr import jobs
+    from dsr.models import Complaint
+
+    p = build_platform(api)
+    op = create_staff("op", "pw-op-12345", Role.OPERATOR)
+    with time_machine.travel(T0, tick=False):
+        r = file_api(api, complete_body(item_ids=[p.video], reference_image_base64=base64.b64encode(
+            p.requester_photo_bytes).decode()))
+    td = Takedown.objects.get(number=r.json()["number"])
+    decided = T0 + timedelta(hours=3)
+    with time_machine.travel(decided, tick=False):
+        takedowns.decide_takedown(td, valid=False, intimate=False, reason="A signed consent record for this video "
+                                  "is on file.", ground="consent_shown", actor=op, now=decided)
+    td.refresh_from_db()
+    assert td.evidence_until == decided + timedelta(days=settings.DSR_TAKEDOWN_EVIDENCE_DAYS)
+    blob, pdq = td.ref_blob_name, td.ref_pdq
+    assert blob in {name for name, _ in storage.iter_blobs()}
+
+    with time_machine.travel(td.evidence_until - timedelta(minutes=1), tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        assert jobs.takedown_housekeeping().startswith("anonymised=0")
+    td.refresh_from_db()
+    assert td.ref_key_wrapped and td.contact_email == "jane@example.org"  # not a minute early
+
+    with time_machine.travel(td.evidence_until + timedelta(minutes=1), tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        assert jobs.takedown_housekeeping().startswith("anonymised=1")
+    td.refresh_from_db()
+    assert td.ref_key_wrapped == "" and td.anonymised_at is not None
+    assert blob not in {name for name, _ in storage.iter_blobs()}
+    with pytest.raises(takedowns.TakedownError):
+        takedown_intake.open_reference(td)
+    assert (td.signature_name, td.good_faith_statement, td.contact_email, td.links) == ("", "", "", [])
+    assert not Complaint.objects.filter(takedown=td).exclude(text="").exists()
+    # What the evidence is about stays: the number, the decision, the reference hash to find copies.
+    assert td.number == r.json()["number"] and td.decision_valid is False and td.ref_pdq == pdq
+    assert Event.objects.filter(kind="takedown.anonymised", object_id=str(td.pk)).count() == 1
