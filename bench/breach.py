@@ -25,10 +25,11 @@ a bulk load would), then the tables are vacuumed and analysed. Then, with dsr's 
 
 * scoping time, median of ``--runs`` runs (goal < 300 ms): a realistic incident (face embeddings in the database
   over a two-week window) and a broad one (every photo ever held, any system);
-* the time to queue every affected person's notice: ``dsr.breach_notices.start_subject_notices`` when it is
-  importable, otherwise ``store_scope`` (the INSERT … SELECT of the BreachAffected rows) plus marking them
-  pending, and the script says which it measured;
-* the notice throughput per minute, when ``dsr.breach_notices`` offers a sender to run; otherwise TODO.
+* the time to queue every affected person's notice: ``store_scope`` (the INSERT … SELECT of the BreachAffected
+  rows) then ``dsr.breach_notices.start_subject_notices`` (pending, and a step run of one step per batch);
+* the notice throughput per minute: the realistic incident's run driven by the step runner
+  (``dsr.steps.advance``) in this process for ``--send-seconds`` with the in-memory e-mail backend and no pacing
+  (DSR_BREACH_NOTICE_RATE=0 unless set), i.e. what the sender itself can do; production paces to the provider.
 """
 
 from __future__ import annotations
@@ -204,25 +205,28 @@ def main() -> int:
     ap.add_argument("--items", type=int, default=10_000_000)
     ap.add_argument("--chunk", type=int, default=2_000_000)
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--send-seconds", type=float, default=60, help="how long the notice sender runs")
+    ap.add_argument("--db", default=DB, help=f"database name (default {DB}; dropped first unless --reuse)")
     ap.add_argument("--keep", action="store_true", help="keep the database at the end")
     ap.add_argument("--reuse", action="store_true", help="use a database kept by --keep; no seeding")
     args = ap.parse_args()
-
+    db = args.db
     server = ADMIN.rsplit("/", 1)[0]
     admin_url = server + "/postgres"
     if not args.reuse:
         with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DB}")
-            admin.execute(f"CREATE DATABASE {DB}")
+            admin.execute(f'DROP DATABASE IF EXISTS "{db}"')
+            admin.execute(f'CREATE DATABASE "{db}"')
     data_dir = Path(tempfile.mkdtemp(prefix="dsr-bench-breach-"))
     os.environ.update({
-        "DATABASE_URL": f"{server}/{DB}", "DSR_DATA_DIR": str(data_dir), "DSR_Q_SYNC": "0",
+        "DATABASE_URL": f"{server}/{db}", "DSR_DATA_DIR": str(data_dir), "DSR_Q_SYNC": "0",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "DJANGO_SETTINGS_MODULE": "dsr.settings", "LOG_LEVEL": "WARNING",
+        "DSR_BREACH_NOTICE_RATE": os.environ.get("DSR_BREACH_NOTICE_RATE", "0"),
     })
     sys.path.insert(0, str(REPO))
     try:
-        return run(args, f"{server}/{DB}")
+        return run(args, f"{server}/{db}")
     finally:
         from django.db import connections
 
@@ -230,9 +234,9 @@ def main() -> int:
         shutil.rmtree(data_dir, ignore_errors=True)
         if not args.keep:
             with psycopg.connect(admin_url, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {DB}")
+                admin.execute(f'DROP DATABASE IF EXISTS "{db}"')
         else:
-            print(f"kept database {DB}")
+            print(f"kept database {db}")
 
 
 def run(args: argparse.Namespace, url: str) -> int:
@@ -303,8 +307,12 @@ def run(args: argparse.Namespace, url: str) -> int:
         print(f"  Art. 34(3)(a): {result.art34_3_a} — {result.reason}")
 
     notices = importlib.util.find_spec("dsr.breach_notices") is not None
+    sender = None
     for label, b in (("realistic", realistic), ("broad", broad)):
         now = END + timedelta(hours=1)
+        # Notices are due: a high risk, no Art. 34(3) exception (the keys were exposed in this scenario).
+        Breach.objects.filter(pk=b.pk).update(risk_level="high", high_risk_determined_at=now, keys_exposed=True)
+        b.refresh_from_db()
         t0 = time.perf_counter()
         result = breach_scope.store_scope(b, actor="bench", now=now)
         t_store = time.perf_counter() - t0
@@ -312,26 +320,42 @@ def run(args: argparse.Namespace, url: str) -> int:
         if notices:
             from dsr import breach_notices
 
-            Breach.objects.filter(pk=b.pk).update(risk_level="high", high_risk_determined_at=now)
-            b.refresh_from_db()
-            breach_notices.start_subject_notices(b, actor="bench", now=now)
+            run = breach_notices.start_subject_notices(b, actor="bench", now=now)
+            sender = sender or (b, run)
             how = "dsr.breach_notices.start_subject_notices"
         else:
             with transaction.atomic():
                 BreachAffected.objects.filter(breach=b, in_scope=True, notice_state="not_due").update(
                     notice_state="pending")
-            how = "breach_notices not on main yet: UPDATE … notice_state='pending' (fallback)"
+            how = "breach_notices not on main: UPDATE … notice_state='pending' (fallback)"
         t_queue = time.perf_counter() - t0
-        pending = BreachAffected.objects.filter(breach=b, in_scope=True).count()
-        print(f"queue notices ({label}, {pending:,} people): store_scope {t_store * 1000:.0f} ms "
-              f"(INSERT … SELECT of the BreachAffected rows, counts, audit) + queue {t_queue * 1000:.0f} ms "
-              f"= {(t_store + t_queue):.2f} s  [{how}]")
+        pending = BreachAffected.objects.filter(breach=b, in_scope=True, notice_state="pending").count()
+        print(f"queue notices ({label}, {result.subjects:,} people, {pending:,} pending): store_scope "
+              f"{t_store:.2f} s (INSERT … SELECT of the BreachAffected rows, counts, audit) + queue {t_queue:.2f} s "
+              f"= {t_store + t_queue:.2f} s  [{how}]")
         t0 = time.perf_counter()
         breach_scope.store_scope(b, actor="bench", now=now + timedelta(minutes=5))
-        print(f"  identical re-scope ({label}): {(time.perf_counter() - t0) * 1000:.0f} ms, "
+        print(f"  identical re-scope ({label}): {time.perf_counter() - t0:.2f} s, "
               f"version {Breach.objects.get(pk=b.pk).scope_version} (unchanged)")
-    print("notice throughput per minute: TODO — dsr.breach_notices (breachnotices helper) has no sender on main "
-          "yet; see /work/notes/breachscope.md")
+    if sender is not None:
+        from django.core import mail
+
+        from dsr import steps
+
+        b, run = sender
+        mail.outbox = []
+        t0 = time.perf_counter()
+        steps.advance(run.pk, max_seconds=args.send_seconds)
+        elapsed = time.perf_counter() - t0
+        sent = BreachAffected.objects.filter(breach=b, notice_state="sent").count()
+        rate = os.environ["DSR_BREACH_NOTICE_RATE"]
+        paced = " = unpaced, the sender's own capacity" if rate == "0" else ""
+        print(f"notice throughput: {sent:,} notices sent in {elapsed:.0f} s = {sent / elapsed * 60:,.0f} per minute "
+              f"(DSR_BREACH_NOTICE_RATE={rate}{paced}; batches of {os.environ.get('DSR_BREACH_NOTICE_BATCH', '500')}; "
+              f"locmem e-mail backend, {len(mail.outbox):,} messages in its outbox; production paces to the "
+              "provider's limit, default 600/min)")
+    else:
+        print("notice throughput per minute: TODO — dsr.breach_notices has no sender on main yet")
     print(f"load average at end: {loadavg()}")
     print("reproduce: .venv/bin/python bench/breach.py   (BENCH_PG or DATABASE_URL names the server; --keep/--reuse)")
     return 1 if misses else 0
