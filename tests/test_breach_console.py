@@ -291,6 +291,9 @@ def test_a_late_filing_without_a_reason_is_refused_and_a_follow_up_links_to_the_
     assert response.status_code == 302
     follow_up = BreachFiling.objects.exclude(pk=first.pk).get()
     assert follow_up.follows_id == first.pk
+    if follow_up.document:  # with breachnotices' documents: the stored copy says what it follows and why late
+        first_text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(bytes(first.document))).pages)
+        assert "Forensics needed the weekend" in " ".join(first_text.split())
     page = dpo.get(reverse("staff-breach", args=[breach.pk])).content.decode()
     assert f'href="#filing-{first.pk}"' in page and "late" in page
 

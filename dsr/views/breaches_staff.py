@@ -334,9 +334,10 @@ def breach_filing(request: HttpRequest, breach_id: uuid.UUID) -> HttpResponse:
                 from dsr import breach_documents
             except ImportError:  # breachnotices' documents not landed yet: the filing is stored without a copy
                 breach_documents = None
-            if breach_documents is not None:
+            if breach_documents is not None:  # the copy as filed: with its delay reasons and the filing it follows
                 document = breach_documents.art33_pdf(breach, authority=data["authority"], phase=data["phase"],
-                                                      now=now)
+                                                      now=now, delay_reason=data["delay_reason"],
+                                                      follows=data["follows"], rule=data["rule"])
         _verbs().record_filing(breach, rule=data["rule"], authority=data["authority"], phase=data["phase"],
                                actor=_actor(request), now=now, follows=data["follows"],
                                submission_ref=data["submission_ref"], delay_reason=data["delay_reason"],
