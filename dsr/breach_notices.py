@@ -50,21 +50,13 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
-from dsr import audit, breach_clocks, emails, steps
+from dsr import audit, emails, steps
+from dsr.breach_clocks import sync_deadlines
+from dsr.breaches import BreachInputError
 from dsr.models import OutboundMessage, PortalFiling, StepRun
 from dsr.models.breaches import Breach, BreachAffected, Exception34, RiskLevel
 from dsr.models.register import DataCategory
 from dsr.steps import LeaseLost, StepContext, StepError, StepSpec
-
-try:  # breachcore's error (dsr/breaches.py); until it lands, the same shape here
-    from dsr.breaches import BreachInputError
-except ImportError:  # pragma: no cover - removed once dsr/breaches.py is on main
-
-    class BreachInputError(ValueError):  # type: ignore[no-redef]
-        def __init__(self, errors: dict[str, str]) -> None:
-            super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-            self.errors = errors
-
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +182,14 @@ def rate_per_minute() -> int:
     return max(0, int(getattr(settings, "DSR_BREACH_NOTICE_RATE", 600)))
 
 
+def group_size() -> int:
+    """Messages marked in flight together. Only a ledger can settle several in-doubt messages exactly after a
+    kill; without one it is 1, so at most one person's notice is ever in doubt."""
+    if ledger() is None:
+        return 1
+    return max(1, int(getattr(settings, "DSR_BREACH_NOTICE_GROUP", 20)))
+
+
 def max_attempts() -> int:
     return max(1, int(getattr(settings, "DSR_BREACH_NOTICE_MAX_ATTEMPTS", 5)))
 
@@ -256,6 +256,7 @@ def finish_step(ctx: StepContext) -> dict[str, Any]:
     progress = notice_progress(breach)
     now = timezone.now()
     with ctx.fenced():
+        sync_deadlines(breach, now=now)
         audit.record("breach.notices_finished", actor="system:breach_notices", now=now, object_type="breach",
                      object_id=breach.pk, data={"run": str(ctx.run.pk), **progress})
     return {"extra_rounds": rounds, **progress}
@@ -278,10 +279,10 @@ def _batch(ctx: StepContext, breach: Breach) -> dict[str, Any]:
     _send(ctx, breach, claimed, counts)
     now = timezone.now()
     with ctx.fenced():
+        # B-DS / CB-IND are met once everyone in scope is told; CB-AG's 15 days start at the first CA notice.
+        sync_deadlines(breach, now=now)
         audit.record("breach.notices_batch", actor="system:breach_notices", now=now, object_type="breach",
                      object_id=breach.pk, data={"run": str(ctx.run.pk), "step": ctx.step.name, **counts})
-        # Notices sent meet B-DS / CB-IND / US-xx once everyone is told, and start CB-AG (dsr/breach_clocks.py).
-        breach_clocks.sync_deadlines(breach, now=now)
     return counts
 
 
@@ -355,7 +356,7 @@ def _settle_in_doubt(ctx: StepContext, claimed: list[_Claimed], counts: dict[str
     with ctx.fenced():
         for c in doubtful:
             if accepted is not None and str(c.message.pk) in accepted:
-                _mark_sent(c, now)
+                _mark_sent([c], now)
                 counts["in_doubt_sent"] += 1
                 settled.add(c.message.pk)
             elif accepted is None and policy != "resend":
@@ -370,10 +371,12 @@ def _settle_in_doubt(ctx: StepContext, claimed: list[_Claimed], counts: dict[str
     return [c for c in claimed if c.message.pk not in settled]
 
 
-def _mark_sent(c: _Claimed, now: datetime) -> None:
-    OutboundMessage.objects.filter(pk=c.message.pk).update(sent_at=now, last_error="")
-    BreachAffected.objects.filter(pk=c.affected_id).update(notice_state=State.SENT, notice_sent_at=now,
-                                                            notice_error="")
+def _mark_sent(done: list[_Claimed], now: datetime) -> None:
+    if not done:
+        return
+    OutboundMessage.objects.filter(pk__in=[c.message.pk for c in done]).update(sent_at=now, last_error="")
+    BreachAffected.objects.filter(pk__in=[c.affected_id for c in done]).update(
+        notice_state=State.SENT, notice_sent_at=now, notice_error="")
 
 
 def _email(message: OutboundMessage, connection: Any) -> EmailMultiAlternatives:
@@ -416,47 +419,66 @@ def _send(ctx: StepContext, breach: Breach, claimed: Iterable[_Claimed], counts:
     if already:  # sent and recorded on the message, but the row was not updated: bring the row in line
         with ctx.fenced():
             for c in already:
-                _mark_sent(c, c.message.sent_at)
+                _mark_sent([c], c.message.sent_at)
     if not pending:
         return
+    size = group_size()
     pacer = _Pacer(rate_per_minute())
     connection = get_connection()
+    beat_every = steps.lease_seconds() / 3  # renew well before the lease can run out mid-batch
     last_beat = time.monotonic()
-    previous: _Claimed | None = None
+    sent: list[_Claimed] = []  # accepted by the provider, not yet recorded
     try:
-        for c in pending:
-            pacer.wait()
-            if time.monotonic() - last_beat > 10:
-                ctx.heartbeat()
-                last_beat = time.monotonic()
+        for start in range(0, len(pending), size):
+            group = pending[start:start + size]
             now = timezone.now()
             try:
+                # One transaction records the last group as sent and marks the next one in flight, so at any
+                # instant at most one group is in doubt (one message when no ledger can settle it).
                 with ctx.fenced():
-                    if previous is not None:
-                        _mark_sent(previous, now)
-                    OutboundMessage.objects.filter(pk=c.message.pk).update(attempts=F("attempts") + 1,
-                                                                           last_error=IN_FLIGHT)
-                    BreachAffected.objects.filter(pk=c.affected_id).update(notice_attempts=F("notice_attempts") + 1)
+                    _mark_sent(sent, now)
+                    _in_flight(group, +1)
             except LeaseLost:
-                if previous is not None:  # it was sent: a fact, whoever holds the step now
-                    with transaction.atomic():
-                        _mark_sent(previous, now)
+                with transaction.atomic():  # they were sent: a fact, whoever holds the step now
+                    _mark_sent(sent, now)
                 raise
-            previous = None
-            try:
-                _email(c.message, connection).send()
-            except Exception as exc:  # noqa: BLE001 - no 250 from the provider: known not accepted
-                if _record_failure(c, exc, counts):
-                    continue
-                raise StepError(f"mail transport failed ({type(exc).__name__}); "
-                                f"{counts['sent']} sent in this batch, the rest wait for the retry") from exc
-            counts["sent"] += 1
-            previous = c
+            sent = []
+            for i, c in enumerate(group):
+                pacer.wait()
+                if time.monotonic() - last_beat > beat_every:
+                    ctx.heartbeat()
+                    last_beat = time.monotonic()
+                try:
+                    _email(c.message, connection).send()
+                except Exception as exc:  # noqa: BLE001 - no 250 from the provider: known not accepted
+                    if _record_failure(c, exc, counts):
+                        continue
+                    with transaction.atomic():  # the rest of the group was never tried: not in doubt
+                        _in_flight(group[i + 1:], -1)
+                    raise StepError(f"mail transport failed ({type(exc).__name__}); "
+                                    f"{counts['sent']} sent in this batch, the rest wait for the retry") from exc
+                counts["sent"] += 1
+                sent.append(c)
+    except Exception:
+        # Whatever went wrong, the messages accepted so far were sent. (A killed process records nothing:
+        # its group stays in flight for the next attempt to settle.)
+        with transaction.atomic():
+            _mark_sent(sent, timezone.now())
+        raise
     finally:
-        if previous is not None:
-            with transaction.atomic():
-                _mark_sent(previous, timezone.now())
         connection.close()
+    with transaction.atomic():
+        _mark_sent(sent, timezone.now())
+
+
+def _in_flight(group: list[_Claimed], step: int) -> None:
+    """Mark a group in flight (+1: an attempt starts) or take the mark back from messages never tried (-1)."""
+    if not group:
+        return
+    OutboundMessage.objects.filter(pk__in=[c.message.pk for c in group]).update(
+        attempts=F("attempts") + step, last_error=IN_FLIGHT if step > 0 else "")
+    BreachAffected.objects.filter(pk__in=[c.affected_id for c in group]).update(
+        notice_attempts=F("notice_attempts") + step)
 
 
 def _record_failure(c: _Claimed, exc: BaseException, counts: dict[str, int]) -> bool:

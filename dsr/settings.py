@@ -311,6 +311,8 @@ DSR_BREACH_NOTICE_MAX_ATTEMPTS = env_int("DSR_BREACH_NOTICE_MAX_ATTEMPTS", 5)  #
 # again under the same Message-ID (never missed; receiving systems may collapse the duplicate).
 DSR_BREACH_NOTICE_IN_DOUBT = env("DSR_BREACH_NOTICE_IN_DOUBT", "hold")
 DSR_MAIL_LEDGER = env("DSR_MAIL_LEDGER", "")  # dotted path: fn(set[str] of message ids) -> set[str] accepted
+# Sends marked "in flight" per transaction when a ledger can settle them after a kill (1 without a ledger).
+DSR_BREACH_NOTICE_GROUP = env_int("DSR_BREACH_NOTICE_GROUP", 20)
 
 # --- uploads (security.md "Uploads") -------------------------------------------------------------
 DSR_UPLOAD_MAX_BYTES = env_int("DSR_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
