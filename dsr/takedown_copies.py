@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
 
-from dsr import takedowns
+from dsr import takedown_notices, takedowns
 from dsr.copies import BlockMatch, held_matches
 from dsr.models import DataItem
 from dsr.models.takedowns import Takedown, TakedownItem, TakedownRemoval, TakedownState
@@ -26,9 +26,11 @@ def list_copy_after_ingest(td: Takedown, item: DataItem, match: BlockMatch, *, n
     """A stored item found (after ingest) to match the block list: listed on the takedown as a copy and blocked
     at once; the operator confirms its removal."""
     found = (TakedownItem.Role.COPY, TakedownItem.FoundBy.REUPLOAD, match.distance, match.hash.hex)
-    takedowns.add_items(td, {item.pk: found}, now=now, block=True)
+    rows = takedowns.add_items(td, {item.pk: found}, now=now, block=True)
     takedowns.record_event(td, "copy_found_after_ingest", actor=takedowns.ACTOR, now=now, item=str(item.pk),
                            distance=match.distance)
+    # T-DSA (DSA Art. 17): the uploader's statement of reasons goes out as the copy is restricted, by automated means.
+    takedown_notices.notify_restriction(td, rows, tag=f"copy:{item.pk}", now=now)
 
 
 def record_sweep(td: Takedown, *, now: datetime) -> int:
@@ -94,4 +96,6 @@ def dismiss_copies(td: Takedown, item_ids: Iterable[uuid.UUID | str], *, reason:
                                         state=TakedownItem.State.LISTED).update(
             state=TakedownItem.State.DISMISSED, unblocked_at=now)
         takedowns.record_event(td, "copies_dismissed", actor=actor, now=now, count=n)
+        takedown_notices.notify_lifted(td, why="dismissed", tag=f"dismissed:{now.isoformat()}", now=now,
+                                       item_ids=ids)
     return n

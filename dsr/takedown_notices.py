@@ -6,15 +6,17 @@ staff 24 h and 4 h before a deadline. Every notice goes through the outbox once 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from dsr import emails, hour_clocks, takedown_intake, takedowns
-from dsr.models import Subject
+from dsr.models import PortalFiling, Subject
 from dsr.models.takedowns import (
     CLOCK_STATES,
     Complaint,
@@ -29,14 +31,33 @@ from dsr.models.takedowns import (
 
 
 def _notice_once(td: Takedown, *, kind: str, party: str, key: str, template: str, to: str,
-                 context: dict[str, Any], now: datetime) -> bool:
-    """Queue a notice unless this exact one was queued before (a job run twice sends it once)."""
+                 context: dict[str, Any], now: datetime, language: str = "en") -> bool:
+    """Queue a notice unless this exact one was queued before (a job run twice sends it once), written in
+    ``language`` (the requester's, or the uploader's: see ``requester_language``/``uploader_language``)."""
     if TakedownNotice.objects.filter(takedown=td, key=key).exists():
         return False
-    message = emails.queue(template, to=to, context={"td": td, "base_url": settings.DSR_BASE_URL, **context},
-                           now=now)
+    with translation.override(language):
+        message = emails.queue(template, to=to, context={"td": td, "base_url": settings.DSR_BASE_URL, **context},
+                               now=now)
     TakedownNotice.objects.create(takedown=td, kind=kind, party=party, key=key, message=message, created_at=now)
     return True
+
+
+def _supported(language: str | None) -> str:
+    codes = {code for code, _name in settings.LANGUAGES}
+    return language if language in codes else "en"
+
+
+def requester_language(td: Takedown) -> str:
+    """The language the request was filed in (the portal's at intake; English through the API)."""
+    return _supported(td.language)
+
+
+def uploader_language(subject: Subject) -> str:
+    """The uploader's language if known — the language of their latest portal filing — else English."""
+    chosen = (PortalFiling.objects.filter(subject=subject).order_by("-created_at")
+              .values_list("language", flat=True).first())
+    return _supported(chosen)
 
 
 def status_url(token: str) -> str:
@@ -53,7 +74,8 @@ def notify_receipt(td: Takedown, *, now: datetime, missing: list[takedown_intake
     _notice_once(td, kind=TakedownNotice.Kind.RECEIPT if not missing else TakedownNotice.Kind.INCOMPLETE,
                  party="requester", key=key, template="takedown_receipt", to=td.contact_email,
                  context={"missing": missing, "supplement": supplement, "zone": zone, "status_url": status_url,
-                          "due_local": takedowns.shown(td.due_at, zone) if td.due_at else None}, now=now)
+                          "due_local": takedowns.shown(td.due_at, zone) if td.due_at else None}, now=now,
+                 language=requester_language(td))
 
 
 def notify_outcome(td: Takedown, *, now: datetime) -> bool:
@@ -69,7 +91,7 @@ def notify_outcome(td: Takedown, *, now: datetime) -> bool:
                                                                            if i.role == TakedownItem.Role.COPY),
                                  "ground_label": RefusalGround(td.refusal_ground).label if td.refusal_ground else "",
                                  "complaint": complaint, "complaint_token": complaint._token,
-                                 "zone": takedowns.operator_zone()}, now=now)
+                                 "zone": takedowns.operator_zone()}, now=now, language=requester_language(td))
 
 
 def open_complaint_route(td: Takedown, *, party: str, party_ref: str, now: datetime) -> Complaint:
@@ -96,7 +118,67 @@ def statement_of_reasons(td: Takedown, subject: Subject, *, batch: int, now: dat
     return _notice_once(td, kind=TakedownNotice.Kind.STATEMENT_OF_REASONS, party=f"uploader:{subject.reference}",
                         key=key, template="takedown_statement", to=subject.email,
                         context={"items": items, "automated": automated, "complaint": complaint,
-                                 "complaint_token": complaint._token, "batch": batch}, now=now)
+                                 "complaint_token": complaint._token, "batch": batch}, now=now,
+                        language=uploader_language(subject))
+
+
+def _is_requester(td: Takedown, subject: Subject) -> bool:
+    """The requester's own account (their photo is a likeness item) is told through the requester's notices."""
+    if td.erasure_case_id and td.erasure_case and td.erasure_case.subject_id == subject.pk:
+        return True
+    return bool(td.contact_email and subject.email and subject.email.lower() == td.contact_email.lower())
+
+
+def notify_restriction(td: Takedown, items: list[TakedownItem], *, tag: str, now: datetime) -> int:
+    """DSA Art. 17(1)-(3), takedown.md T-DSA: the statement of reasons is due "at the latest when the restriction
+    is imposed". Called in the transaction that blocks ``items`` (a complete request: tag ``valid``; a video that
+    matched the block list after ingest: tag ``copy:<item>``): each uploader of a blocked item is told the measure
+    (a temporary restriction pending review), its scope and expected duration, the facts, that it was applied by
+    automated means, the ground claimed and the redress. Once per uploader and tag (``TakedownNotice`` key); the
+    final statement follows at removal (``statement_of_reasons``), or a lifting notice at refusal
+    (``notify_lifted``). Not for an abusive notifier's request: nothing is blocked then (DSA Art. 23)."""
+    blocked = [i for i in items if i.blocked_at is not None and i.unblocked_at is None]
+    owner_ids = sorted({o for i in blocked for o in i.owners})
+    sent = 0
+    for subject in Subject.objects.filter(pk__in=owner_ids).order_by("pk"):
+        key = f"restriction:{subject.pk}:{tag}"
+        if not subject.email or _is_requester(td, subject) or TakedownNotice.objects.filter(
+                takedown=td, key=key).exists():
+            continue
+        mine = [i for i in blocked if str(subject.pk) in i.owners]
+        complaint = open_complaint_route(td, party=Complaint.Party.UPLOADER, party_ref=subject.reference, now=now)
+        matched = [i for i in mine if i.found_by in (TakedownItem.FoundBy.SWEEP, TakedownItem.FoundBy.REFERENCE,
+                                                     TakedownItem.FoundBy.REUPLOAD)]
+        sent += _notice_once(
+            td, kind=TakedownNotice.Kind.RESTRICTION, party=f"uploader:{subject.reference}", key=key,
+            template="takedown_restriction", to=subject.email, language=uploader_language(subject), now=now,
+            context={"items": mine, "matched": matched, "copy": tag.startswith("copy:"), "restricted_at": now,
+                     "due_at": td.due_at, "complaint": complaint, "complaint_token": complaint._token})
+    return sent
+
+
+def notify_lifted(td: Takedown, *, why: str, tag: str, now: datetime,
+                  item_ids: Iterable[Any] | None = None) -> int:
+    """The restriction is lifted (the request refused or withdrawn, a listed copy dismissed): each uploader who
+    was sent a restriction statement for this request is told, once per tag, in their language."""
+    told = TakedownNotice.objects.filter(takedown=td, kind=TakedownNotice.Kind.RESTRICTION).values_list(
+        "party", flat=True)
+    refs = sorted({p.split(":", 1)[1] for p in told if p.startswith("uploader:")})
+    sent = 0
+    for subject in Subject.objects.filter(reference__in=refs).order_by("pk"):
+        key = f"lifted:{subject.pk}:{tag}"
+        if not subject.email:
+            continue
+        rows = td.items.filter(unblocked_at__isnull=False, blocked_at__isnull=False).order_by("created_at")
+        if item_ids is not None:
+            rows = rows.filter(item_id__in=list(item_ids))
+        items = [i for i in rows if str(subject.pk) in i.owners]
+        if not items:
+            continue
+        sent += _notice_once(td, kind=TakedownNotice.Kind.LIFTED, party=f"uploader:{subject.reference}", key=key,
+                             template="takedown_lifted", to=subject.email, language=uploader_language(subject),
+                             now=now, context={"items": items, "why": why, "lifted_at": now})
+    return sent
 
 
 # --- complaints (DSA Art. 20) and abusive notifiers (Art. 23) ---------------------------------------------------
@@ -156,11 +238,13 @@ def decide_complaint(complaint: Complaint, *, upheld: bool, reason: str, actor: 
             td.save()
         takedowns.record_event(td, "complaint_decided", actor=actor, now=now, complaint=str(c.pk), party=c.party,
                                outcome=c.outcome)
-        to = td.contact_email if c.party == Complaint.Party.REQUESTER else (
-            Subject.objects.filter(reference=c.party_ref).values_list("email", flat=True).first() or "")
+        uploader = None if c.party == Complaint.Party.REQUESTER else (
+            Subject.objects.filter(reference=c.party_ref).first())
+        to = td.contact_email if c.party == Complaint.Party.REQUESTER else (uploader.email if uploader else "")
         if to:
             _notice_once(td, kind=TakedownNotice.Kind.COMPLAINT_OUTCOME, party=c.party, key=f"complaint:{c.pk}",
-                         template="takedown_complaint_outcome", to=to, context={"complaint": c}, now=now)
+                         template="takedown_complaint_outcome", to=to, context={"complaint": c}, now=now,
+                         language=uploader_language(uploader) if uploader else requester_language(td))
     return c
 
 

@@ -219,6 +219,9 @@ def become_valid(td: Takedown, *, now: datetime, note: str, actor: Actor) -> Non
     record_event(td, "valid", actor=actor, now=now, clocks=[c.regime for c in current_clocks(td)],
            governing_due_at=td.due_at.isoformat() if td.due_at else None, located=len(located),
            blocked=len(rows) if block else 0, review_only=td.review_only)
+    if block and rows:
+        # T-DSA (DSA Art. 17): the statement of reasons is due when the restriction is imposed — now, not at removal.
+        takedown_notices.notify_restriction(td, rows, tag="valid", now=now)
 
 
 def blocked_item_ids(item_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
@@ -287,6 +290,7 @@ def decide_takedown(td: Takedown, *, valid: bool, intimate: bool, reason: str, g
             start_removal(td, batch=0, actor=actor, now=now)
         else:
             takedown_notices.notify_outcome(td, now=now)
+            takedown_notices.notify_lifted(td, why="refused", tag="decision", now=now)
     return td
 
 
@@ -362,6 +366,7 @@ def withdraw_takedown(td: Takedown, *, actor: Actor, now: datetime) -> Takedown:
         set_governing(td)
         td.save()
         record_event(td, "withdrawn", actor=actor, now=now)
+        takedown_notices.notify_lifted(td, why="withdrawn", tag="withdrawn", now=now)
     return td
 
 

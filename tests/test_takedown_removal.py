@@ -17,7 +17,7 @@ import time_machine
 from django.test import Client
 from pypdf import PdfReader
 
-from dsr import copies, steps, takedowns
+from dsr import copies, steps, takedown_notices, takedowns
 from dsr.models import (
     BlockedHash,
     DataItem,
@@ -103,7 +103,8 @@ def test_a_valid_decision_removes_the_video_its_thumbnail_and_the_requesters_lik
         assert part in sor.body_text, part
     complaint_link = re.search(r"/takedown/complaint/[\w-]+/", sor.body_text).group(0)
     assert Client().get(complaint_link).status_code == 200
-    assert td.complaints.filter(party="uploader").get().closes_at - td.decided_at >= timedelta(days=182)
+    route = td.complaints.get(token_hash=takedowns.token_hash(complaint_link.split("/")[-2]))
+    assert route.party == "uploader" and route.closes_at - td.decided_at >= timedelta(days=182)
 
 
 @pytest.mark.django_db
@@ -274,6 +275,16 @@ def test_a_reencoded_copy_of_the_removed_video_registered_later_is_blocked_after
     assert row.blocked_at is not None and row.distance <= 31 and len(row.pdq) == 64
     assert Event.objects.filter(kind="takedown.copy_found_after_ingest", object_id=str(td.pk)).count() == 1
     assert not td.items.filter(item_id=unrelated).exists()
+    # DSA Art. 17 (T-DSA): the uploader's statement of reasons goes out as the copy is restricted, saying that
+    # automated matching found it; the hashing job run again sends no second one.
+    restriction = OutboundMessage.objects.get(template="takedown_restriction", to=p.uploader_email,
+                                              body_text__contains=copy_id)
+    for part in ("temporary restriction pending review", "Automated matching (perceptual hashing)", td.number,
+                 "/takedown/complaint/"):
+        assert part in restriction.body_text, part
+    copies.hash_stored_item(copy_id, now=datetime.now(UTC))
+    assert takedown_notices.notify_restriction(td, [row], tag=f"copy:{copy_id}", now=datetime.now(UTC)) == 0
+    assert OutboundMessage.objects.filter(template="takedown_restriction", body_text__contains=copy_id).count() == 1
 
     client = Client()
     client.force_login(op)
@@ -287,3 +298,81 @@ def test_a_reencoded_copy_of_the_removed_video_registered_later_is_blocked_after
                            {"action": "confirm", "items": [copy_id]}).status_code == 302
     assert held(api, copy_id) == 410 and held(api, unrelated) == 200
     assert td.items.get(item_id=copy_id).state == "removed"
+
+
+# --- DSA Art. 17: the statement of reasons when the restriction is imposed (takedown.md T-DSA) --------------------
+
+RESTRICTION_PARTS = (
+    "Article 17",  # a statement of reasons
+    "What we did (the measure)", "temporary restriction pending review",  # the measure
+    "Scope: access disabled everywhere (all countries)",  # its territorial scope
+    "Expected duration: until we decide, by 29 March 2026, 20:00 UTC at the latest",  # its duration
+    "facts and circumstances", "we have not yet decided whether it is valid",  # the facts
+    "The restriction applies from 27 March 2026, 20:00 UTC",
+    "Use of automated means", "applied automatically", "Automated matching (perceptual hashing)",  # automation
+    "ground for the decision", "TAKE IT DOWN Act", "terms of use",  # the ground
+    "How to challenge it (redress)", "Complain to us, free of charge", "out-of-court dispute settlement",
+    "Go to court",  # the redress
+)
+
+
+@pytest.mark.django_db
+def test_a_valid_request_sends_the_uploader_a_statement_of_reasons_when_the_block_is_imposed_once_then_the_final_one(
+        api, django_capture_on_commit_callbacks):
+    p = build_platform(api)
+    op = create_staff("op", "pw-op-12345", Role.OPERATOR)
+    with time_machine.travel(T0, tick=False):
+        td = file_for(api, p)  # the reference image finds the requester's photo by its hash
+    assert held(api, p.video) == 451 and td.blocked_at == T0
+    restriction = OutboundMessage.objects.get(template="takedown_restriction")
+    assert restriction.to == p.uploader_email and restriction.created_at == T0  # at the block, not at removal
+    for part in (*RESTRICTION_PARTS, td.number, p.video, p.thumbnail, p.requester_photo):
+        assert part in restriction.body_text, part
+    assert "statement of reasons" in restriction.subject_line.lower()
+    assert not OutboundMessage.objects.filter(template="takedown_restriction", to="jane@example.org").exists()
+    assert not OutboundMessage.objects.filter(template="takedown_statement").exists()  # the final one is not due
+    notice = TakedownNotice.objects.get(takedown=td, kind="restriction")
+    assert notice.party.startswith("uploader:") and notice.message_id == restriction.pk
+    # The complaint route it gives works.
+    link = re.search(r"/takedown/complaint/[\w-]+/", restriction.body_text).group(0)
+    assert Client().get(link).status_code == 200
+    # Sent once: the step run again (same tag) sends nothing.
+    td.refresh_from_db()
+    again = takedown_notices.notify_restriction(td, list(td.items.all()), tag="valid", now=T0 + timedelta(minutes=1))
+    assert again == 0
+
+    # The decision: removal, then the final statement (removed, permanent); still one restriction notice.
+    decided_at = T0 + timedelta(hours=5)
+    with time_machine.travel(decided_at, tick=False), django_capture_on_commit_callbacks(execute=True):
+        decide_valid(td, op, p, decided_at)
+    td.refresh_from_db()
+    assert td.state == "removed"
+    final = OutboundMessage.objects.get(template="takedown_statement", to=p.uploader_email)
+    assert "Duration: permanent" in final.body_text and "Access had been disabled from 27 March 2026, 20:00" in \
+        final.body_text
+    assert OutboundMessage.objects.filter(template="takedown_restriction").count() == 1
+    assert not OutboundMessage.objects.filter(template="takedown_lifted").exists()
+
+
+@pytest.mark.django_db
+def test_a_refusal_lifts_the_restriction_and_tells_the_uploader_so_once(api):
+    p = build_platform(api)
+    op = create_staff("op", "pw-op-12345", Role.OPERATOR)
+    with time_machine.travel(T0, tick=False):
+        td = file_for(api, p, reference=False, intimate=False)
+    restriction = OutboundMessage.objects.get(template="takedown_restriction", to=p.uploader_email)
+    assert "TAKE IT DOWN" not in restriction.body_text  # not claimed intimate
+    assert "Automated matching" not in restriction.body_text  # located by its link, not by a hash
+    assert "applied automatically" in restriction.body_text
+    refused_at = T0 + timedelta(hours=3)
+    with time_machine.travel(refused_at, tick=False):
+        takedowns.decide_takedown(td, valid=False, intimate=False, reason="A signed consent record for this "
+                                  "video is on file.", ground="consent_shown", actor=op, now=refused_at)
+    assert held(api, p.video) == 200
+    lifted = OutboundMessage.objects.get(template="takedown_lifted", to=p.uploader_email)
+    assert "restriction we told you about is lifted" in lifted.body_text and td.number in lifted.body_text
+    assert "We have decided not to act on the notice" in lifted.body_text and p.video in lifted.body_text
+    assert "Lifted: 27 March 2026, 23:00 UTC" in lifted.body_text
+    assert takedown_notices.notify_lifted(td, why="refused", tag="decision", now=refused_at) == 0
+    assert OutboundMessage.objects.filter(template="takedown_lifted").count() == 1
+    assert not OutboundMessage.objects.filter(template="takedown_statement").exists()  # nothing was removed

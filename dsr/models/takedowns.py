@@ -117,6 +117,8 @@ class Takedown(models.Model):
     # 4. contact
     contact_email = models.CharField(max_length=254, blank=True)
     contact_phone = models.CharField(max_length=40, blank=True)
+    language = models.CharField(max_length=8, default="en", help_text="The language the requester filed in (the "
+                                "portal's; English through the API): the requester's e-mails are written in it.")
 
     intimate_claimed = models.BooleanField(default=False)
     minor_suspected = models.BooleanField(default=False)
@@ -276,6 +278,8 @@ class TakedownNotice(models.Model):
         INCOMPLETE = "incomplete", "What is missing"
         OUTCOME = "outcome", "Outcome to the requester"
         STATEMENT_OF_REASONS = "statement", "Statement of reasons to the uploader (DSA Art. 17)"
+        RESTRICTION = "restriction", "Statement of reasons for the restriction pending review (DSA Art. 17)"
+        LIFTED = "lifted", "Restriction lifted (to the uploader)"
         COMPLAINT_OUTCOME = "complaint", "Complaint outcome"
         ESCALATION = "escalation", "Escalation to staff"
 
