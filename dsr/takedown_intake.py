@@ -231,13 +231,14 @@ def shred_reference(td: Takedown, *, why: str, actor: Actor, now: datetime) -> b
 
 
 def file_takedown(filing: Filing, *, channel: str, actor: Actor, now: datetime,
-                  idempotency_key: str | None = None) -> tuple[Takedown, bool, str]:
+                  idempotency_key: str | None = None, language: str = "en") -> tuple[Takedown, bool, str]:
     """Receive a request, complete or not. Steps: check formats (bad input changes nothing); sanitise, hash and
     seal the reference image under the request's own key; store the four elements as received with a request
     number; write ``takedown.received``; queue the receipt (number, and what is missing) to the contact address;
     if every element is there, the request is valid now (``_become_valid``: clocks start, depiction blocked); if
     asked, open an erasure case for the person's own data. Returns (takedown, created, status token); a repeated
-    idempotency key returns the first request (and no token)."""
+    idempotency key returns the first request (and no token). ``language`` is the one the requester filed in (the
+    portal's; English through the API): every e-mail to the requester is written in it."""
     if channel not in TakedownChannel.values:
         raise takedowns.TakedownError("unknown channel")
     if idempotency_key:
@@ -263,6 +264,7 @@ def file_takedown(filing: Filing, *, channel: str, actor: Actor, now: datetime,
                 good_faith_confirmed_at=now if f.good_faith_confirmed else None, contact_email=f.contact_email,
                 contact_phone=f.contact_phone, intimate_claimed=f.intimate, minor_suspected=f.minor,
                 notifier=notifier, review_only=bool(notifier and notifier.is_abusive(now)),
+                language=language if language in {c for c, _n in settings.LANGUAGES} else "en",
                 ref_key_wrapped=ref.wrapped if ref else "", ref_blob_name=ref.blob_name if ref else "",
                 ref_content_type=ref.content_type if ref else "", ref_pdq=ref.pdq.hex if ref else "",
                 ref_quality=ref.pdq.quality if ref else None,

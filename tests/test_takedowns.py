@@ -413,3 +413,88 @@ def test_when_the_evidence_period_ends_the_reference_image_is_shredded_and_the_r
     # What the evidence is about stays: the number, the decision, the reference hash to find copies.
     assert td.number == r.json()["number"] and td.decision_valid is False and td.ref_pdq == pdq
     assert Event.objects.filter(kind="takedown.anonymised", object_id=str(td.pk)).count() == 1
+
+
+# --- the requester's language (issue 13: e-mails in the language of the portal they filed on) --------------------
+
+
+def _template_sentences(english: str) -> list[str]:
+    """Fixed sentences of an English mail (no request number, date, address or link in them)."""
+    parts = re.split(r"(?<=[.:!?])\s+|\n", english)
+    from django.conf import settings
+
+    return [s.strip() for s in parts if len(s.strip()) >= 15 and not re.search(r"\d|@|TD-|https?:", s)
+            and s.strip() != settings.DSR_CONTROLLER_NAME]
+
+
+def _file_on_portal(p, email: str, lang: str):
+    c = Client()
+    assert c.get(f"/takedown/?lang={lang}").status_code == 302  # the language link sets the portal's cookie
+    with time_machine.travel(T0, tick=False):
+        r = c.post("/takedown/", {"filed_as": "individual", "item_id": p.video, "intimate": "no",
+                                  "contact_email": email, "good_faith_statement": "I never agreed to this video.",
+                                  "good_faith_confirmed": "on", "signature_name": "Jana Roe",
+                                  "signature_attested": "on"})
+    assert r.status_code == 302, r.content
+    return Takedown.objects.get(contact_email=email)
+
+
+def test_a_takedown_filed_on_the_german_portal_gets_german_mails_and_an_english_filer_english_ones(api):
+    p = build_platform(api)
+    op = create_staff("op", "pw-op-12345", Role.OPERATOR)
+    td_en = _file_on_portal(p, "jane@example.org", "en")
+    td_de = _file_on_portal(p, "jana@example.de", "de")
+    assert (td_en.language, td_de.language) == ("en", "de")
+    for td in (td_en, td_de):
+        takedowns.decide_takedown(td, valid=False, intimate=False, reason="Consent record 4711, signed by the person, "
+                                  "is on file.", ground="consent_shown", actor=op, now=T0 + timedelta(hours=1))
+    for template in ("takedown_receipt", "takedown_outcome"):
+        en = OutboundMessage.objects.get(template=template, to="jane@example.org")
+        de = OutboundMessage.objects.get(template=template, to="jana@example.de")
+        sentences = _template_sentences(en.body_text)
+        assert len(sentences) >= 4, sentences
+        german = f"{de.subject_line}\n{de.body_text}\n{de.body_html}"
+        for sentence in sentences + [en.subject_line.split(td_en.number)[0].strip()]:
+            assert sentence not in german, (template, sentence)
+        assert de.body_text.startswith("Guten Tag,") and td_de.number in de.subject_line
+    receipt = OutboundMessage.objects.get(template="takedown_receipt", to="jana@example.de")
+    assert receipt.subject_line == f"Wir haben Ihren Antrag {td_de.number} erhalten"
+    assert f"Ihre Antragsnummer ist {td_de.number}" in receipt.body_text
+    assert "Eingegangen: 27 März 2026, 20:00 UTC" in receipt.body_text  # dates in German too
+    assert "Während wir ihn prüfen, wird das Bild oder Video" in receipt.body_text
+    outcome = OutboundMessage.objects.get(template="takedown_outcome", to="jana@example.de")
+    assert "Wir haben entschieden, das Bild oder Video aus Ihrem Antrag" in outcome.body_text
+    assert "Grund: Die abgebildete Person hat dieser Veröffentlichung zugestimmt" in outcome.body_text
+    assert "kostenlos bei uns beschweren" in outcome.body_text and "/takedown/complaint/" in outcome.body_text
+    en_receipt = OutboundMessage.objects.get(template="takedown_receipt", to="jane@example.org")
+    assert en_receipt.subject_line == f"We received your request {td_en.number}"
+    assert "Your request number is" in en_receipt.body_text and "Guten Tag" not in en_receipt.body_text
+    en_outcome = OutboundMessage.objects.get(template="takedown_outcome", to="jane@example.org")
+    assert "Ground: The person depicted consented to this publication" in en_outcome.body_text
+    # The uploader's notices are in the uploader's language, not the requester's: unknown here, so English.
+    for m in OutboundMessage.objects.filter(to=p.uploader_email, template__in=["takedown_restriction",
+                                                                                "takedown_lifted"]):
+        assert m.body_text.startswith("Hello,"), m.template
+    assert OutboundMessage.objects.filter(to=p.uploader_email, template="takedown_lifted").count() == 2
+
+
+def test_the_uploaders_statement_is_in_the_language_of_their_portal_filing_and_the_api_files_in_english(api):
+    from dsr.models import PortalFiling, Subject
+
+    p = build_platform(api)
+    uploader = Subject.objects.get(pk=p.uploader)
+    PortalFiling.objects.create(fingerprint="f" * 64, created_at=T0 - timedelta(days=3), choice="access",
+                                kind="access", country="DE", email=p.uploader_email, language="de", subject=uploader)
+    with time_machine.travel(T0, tick=False):
+        td = Takedown.objects.get(number=file_api(api, complete_body(item_ids=[p.video])).json()["number"])
+    assert td.language == "en"
+    assert OutboundMessage.objects.get(template="takedown_receipt", to="jane@example.org").body_text.startswith(
+        "Hello,")
+    restriction = OutboundMessage.objects.get(template="takedown_restriction", to=p.uploader_email)
+    assert restriction.subject_line.startswith("Begründung: Von Ihnen geteilte Inhalte sind eingeschränkt")
+    for part in ("Artikel 17", "vorläufige Einschränkung bis zur Prüfung", "Geltungsbereich",
+                 "Voraussichtliche Dauer: bis zu unserer Entscheidung, spätestens bis 29 März 2026, 20:00 UTC",
+                 "Tatsachen und Umstände", "automatisch verhängt", "Grund für die Entscheidung",
+                 "Rechtsbehelfe", "Streitbeilegungsstelle", "Gehen Sie vor Gericht"):
+        assert part in restriction.body_text, part
+    assert "temporary restriction" not in restriction.body_text

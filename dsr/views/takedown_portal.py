@@ -94,7 +94,7 @@ def intake(request: HttpRequest) -> HttpResponse:
             try:
                 _td, _created, token = takedown_intake.file_takedown(
                     _filing(form.cleaned_data, form.cleaned_data.get("reference_image")), channel="portal",
-                    actor="portal", now=request.now)
+                    actor="portal", now=request.now, language=request.LANGUAGE_CODE)
             except takedowns.TakedownError as exc:
                 error = str(exc)
             else:
