@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils.dateparse import parse_datetime
 
@@ -276,23 +276,48 @@ def _rules(rows: list[BreachDeadline]) -> list[str]:
 # --- the verbs -------------------------------------------------------------------------------------------------
 
 
-def open_breach(*, data: dict[str, Any], actor: str, now: datetime, origin: str = BreachOrigin.CONSOLE) -> Breach:
+def open_breach(*, data: dict[str, Any], actor: str, now: datetime, origin: str = BreachOrigin.CONSOLE,
+                idempotency_key: str | None = None) -> Breach:
     """Open an incident. Steps: validate every field (nothing written on refusal); take the next reference
-    BR-YYYY-NNNN; store the breach with the §5.1 suggestion; start its clocks; audit ``breach.opened``."""
+    BR-YYYY-NNNN; store the breach with the §5.1 suggestion; start its clocks; audit ``breach.opened``.
+    With an ``idempotency_key`` already used, returns the first breach and writes nothing (``open_breach_once``
+    tells the caller which happened)."""
+    return open_breach_once(data=data, actor=actor, now=now, origin=origin, idempotency_key=idempotency_key)[0]
+
+
+def open_breach_once(*, data: dict[str, Any], actor: str, now: datetime, origin: str = BreachOrigin.CONSOLE,
+                     idempotency_key: str | None = None) -> tuple[Breach, bool]:
+    """``open_breach`` returning (breach, created): a repeated ``idempotency_key`` gives (first breach, False)
+    without validating, writing or auditing anything — a retried call must not open a second incident."""
     if origin not in BreachOrigin.values:
         raise BreachInputError({"origin": "unknown origin"})
+    key = idempotency_key or None
+    if key:
+        existing = Breach.objects.filter(idempotency_key=key).first()
+        if existing:
+            return existing, False
     clean = clean_input(data, now=now)
-    with transaction.atomic():
-        breach = Breach(reference=_next_reference(now), origin=origin, opened_by=actor[:64], created_at=now,
-                        **clean)
-        _suggest(breach)
-        breach.save(force_insert=True)
-        rows = breach_clocks.sync_deadlines(breach, now=now)
-        audit.record("breach.opened", actor=actor, now=now, object_type="breach", object_id=breach.pk,
-                     data={"reference": breach.reference, "origin": origin, "fields": sorted(clean),
-                           "types": breach.types, "categories": breach.categories,
-                           "risk_suggested": breach.risk_suggested, "deadlines": _rules(rows)})
-    return breach
+    try:
+        # A savepoint when the caller has a transaction open, so losing the race below leaves it usable.
+        with transaction.atomic():
+            breach = Breach(reference=_next_reference(now), origin=origin, opened_by=actor[:64], created_at=now,
+                            idempotency_key=key, **clean)
+            _suggest(breach)
+            breach.save(force_insert=True)
+            rows = breach_clocks.sync_deadlines(breach, now=now)
+            audit.record("breach.opened", actor=actor, now=now, object_type="breach", object_id=breach.pk,
+                         data={"reference": breach.reference, "origin": origin, "fields": sorted(clean),
+                               "types": breach.types, "categories": breach.categories,
+                               "risk_suggested": breach.risk_suggested, "deadlines": _rules(rows)})
+    except IntegrityError:
+        # A concurrent call with the same key committed first (the unique index on idempotency_key refused ours,
+        # and the savepoint undid our row, clocks and event): answer with its breach.
+        if key:
+            existing = Breach.objects.filter(idempotency_key=key).first()
+            if existing:
+                return existing, False
+        raise
+    return breach, True
 
 
 def update_breach(breach: Breach, *, changes: dict[str, Any], actor: str, now: datetime) -> Breach:

@@ -208,3 +208,72 @@ def test_a_replayed_erasure_is_not_an_erroneous_destruction():
     ben = factories.subject("ben.replay@example.com", now=now)
     assert vault.destroy_subject_key(ben, actor="system:replay-erasures", now=now, erasure_replay=True)
     assert Breach.objects.count() == 0
+
+
+# --- idempotency: a monitoring tool retries a call that timed out -------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["body", "header"])
+def test_a_repeat_with_the_same_idempotency_key_returns_the_first_breach_with_200_and_writes_nothing(how):
+    writer = token("breaches:write")
+
+    def send(body):
+        if how == "body":
+            return post(writer, {**body, "idempotency_key": "siem-alert-4711"})
+        return writer.post("/api/v1/breaches", json.dumps(body), content_type="application/json",
+                           HTTP_IDEMPOTENCY_KEY="siem-alert-4711")
+
+    with time_machine.travel(NOW, tick=False):
+        first = send(BODY)
+        assert first.status_code == 201
+        events = Event.objects.count()
+        # The retry may differ (a later title): it is still the same incident, nothing is re-validated or written.
+        again = send({**BODY, "title": "Credential stuffing (retry)"})
+    assert again.status_code == 200
+    assert again.json() == first.json() and again["Location"] == first["Location"]
+    assert Breach.objects.count() == 1 and Breach.objects.get().idempotency_key == "siem-alert-4711"
+    assert Breach.objects.get().title == BODY["title"]
+    assert Event.objects.filter(kind="breach.opened").count() == 1
+    assert Event.objects.count() == events
+    assert BreachDeadline.objects.filter(breach__reference=first.json()["reference"]).count() == \
+        len(first.json()["deadlines"])
+
+
+@pytest.mark.django_db
+def test_different_idempotency_keys_or_none_open_separate_breaches():
+    writer = token("breaches:write")
+    with time_machine.travel(NOW, tick=False):
+        a = post(writer, {**BODY, "idempotency_key": "alert-1"})
+        b = post(writer, {**BODY, "idempotency_key": "alert-2"})
+        c, d = post(writer, BODY), post(writer, BODY)
+    assert [r.status_code for r in (a, b, c, d)] == [201] * 4
+    assert len({r.json()["reference"] for r in (a, b, c, d)}) == 4
+    assert Breach.objects.count() == 4 and Event.objects.filter(kind="breach.opened").count() == 4
+    assert set(Breach.objects.values_list("idempotency_key", flat=True)) == {"alert-1", "alert-2", None}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["two\nlines", "x" * 101, 42])
+def test_an_idempotency_key_that_is_not_one_line_of_at_most_100_characters_gets_400(key):
+    writer = token("breaches:write")
+    with time_machine.travel(NOW, tick=False):
+        resp = post(writer, {**BODY, "idempotency_key": key})
+    assert resp.status_code == 400 and resp.json()["error"]["field"] == "idempotency_key"
+    assert Breach.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_calls_with_one_idempotency_key_open_one_breach(live_server, api_token):
+    """Real threads, real HTTP, each request on its own database connection (as tests/test_api_races.py): the
+    unique index decides, the losers answer 200 with the winner's breach."""
+    from tests.test_api_races import _race
+
+    n = 8
+    with time_machine.travel(NOW, tick=True):  # ticking: sockets and the server's threads need a moving clock
+        results = _race(live_server, api_token, "/api/v1/breaches", [{**BODY, "idempotency_key": "race-1"}] * n)
+    statuses = sorted(s for s, _ in results)
+    assert statuses == [200] * (n - 1) + [201], statuses
+    assert len({body["id"] for _, body in results}) == 1
+    assert Breach.objects.count() == 1
+    assert Event.objects.filter(kind="breach.opened").count() == 1

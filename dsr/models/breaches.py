@@ -69,6 +69,9 @@ class Breach(models.Model):
     origin = models.CharField(max_length=20, choices=BreachOrigin.choices, default=BreachOrigin.CONSOLE)
     opened_by = models.CharField(max_length=64, help_text="Audit actor who opened it (staff:<user> or token:<name>).")
     created_at = models.DateTimeField()
+    # A monitoring tool that retries a timed-out POST /api/v1/breaches sends the same key: the unique index makes
+    # the repeat (even a concurrent one) find the first breach instead of opening a second.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     # §5.2 awareness and evidence

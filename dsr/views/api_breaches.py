@@ -11,7 +11,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from dsr import breaches
 from dsr.models import Breach, BreachDeadline, BreachOrigin
-from dsr.views.apiutil import ApiError, actor_of, api_view, error_response, json_body, parse_uuid
+from dsr.views.apiutil import (
+    ApiError,
+    actor_of,
+    api_view,
+    error_response,
+    json_body,
+    optional_str,
+    parse_uuid,
+)
 
 LIST_LIMIT = 100
 
@@ -59,15 +67,21 @@ def breach_json(breach: Breach) -> dict[str, Any]:
 def breaches_create(request: HttpRequest) -> HttpResponse:
     """Open an incident. The schema refuses malformed input (400); input that is well-formed but breaks a rule
     (aware before detected, an instant in the future, an unknown jurisdiction or recipient) gets 422 naming the
-    field; nothing is written either way."""
+    field; nothing is written either way. A repeated ``idempotency_key`` (or ``Idempotency-Key`` header) returns
+    the first breach with 200 and writes nothing, so a monitoring tool may retry a call that timed out."""
     body = json_body(request)
+    key = optional_str(body, "idempotency_key", 100)
+    if key is None:
+        key = optional_str({"Idempotency-Key": request.headers.get("Idempotency-Key")}, "Idempotency-Key", 100)
+    data = {name: value for name, value in body.items() if name != "idempotency_key"}
     try:
-        breach = breaches.open_breach(data=body, actor=actor_of(request), now=request.now, origin=BreachOrigin.API)
+        breach, created = breaches.open_breach_once(data=data, actor=actor_of(request), now=request.now,
+                                                    origin=BreachOrigin.API, idempotency_key=key)
     except breaches.BreachInputError as exc:
         field, message = next(iter(exc.errors.items()))
         raise ApiError(422, "invalid_breach", f"'{field}' {message}" if field != "__all__" else message,
                        field=field, errors=exc.errors) from exc
-    resp = JsonResponse(breach_json(breach), status=201)
+    resp = JsonResponse(breach_json(breach), status=201 if created else 200)
     resp["Location"] = f"/api/v1/breaches/{breach.pk}"
     return resp
 

@@ -422,6 +422,8 @@ SCHEMAS["BreachInput"] = {
         "subject_advice": {**_BR_TEXT, "maxLength": 10_000},
         "law_enforcement_delay": {"type": "boolean"},
         "law_enforcement_reason": {**_BR_TEXT, "maxLength": 5_000},
+        "idempotency_key": {**_line(100), "description": "optional; a repeat with the same key (or the same "
+                            "Idempotency-Key header) returns the first breach with 200 and writes nothing"},
     },
 }
 SCHEMAS["BreachDeadline"] = {
@@ -468,6 +470,8 @@ SCHEMAS["Breach"] = {
     },
 }
 _BREACH_ID = {"breach_id": "$response.body#/id"}
+_IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": _line(100),
+                       "description": "the same as idempotency_key in the body (the body's wins when both are given)"}
 SCHEMAS["SubjectInput"] = {**SCHEMAS["SubjectIdentifier"], "properties": {
     **SCHEMAS["SubjectIdentifier"]["properties"], "residence": RESIDENCE}}
 
@@ -574,10 +578,14 @@ PATHS: dict[str, dict[str, Any]] = {
     # --- breach desk (issue 12) ---
     "/api/v1/breaches": {
         "post": op("Open a personal-data breach (monitoring and security tooling): its clocks start at once",
-                   {"201": _ref("Breach")}, body=_json(_ref("BreachInput"))["content"], errors=("422",),
+                   {"201": _ref("Breach"), "200": _ref("Breach")}, body=_json(_ref("BreachInput"))["content"],
+                   errors=("422",), params=[_IDEMPOTENCY_HEADER],
                    links={"GET /api/v1/breaches/{breach_id}": _BREACH_ID},
                    description="201 with the breach, its deadlines (B-SA: aware_at + 72 hours exactly) and the "
-                               "governing rule; the §5.1 risk suggestion is stored for the operator to decide."),
+                               "governing rule; the §5.1 risk suggestion is stored for the operator to decide. Safe "
+                               "to retry: a repeat with the same idempotency_key (body) or Idempotency-Key header, "
+                               "even a concurrent one, returns the first breach with 200 and writes nothing (no "
+                               "second breach, no second breach.opened event)."),
         "get": op("Breaches, newest awareness first", {"200": {"type": "object", "required": ["breaches"],
                                                                 "properties": {"breaches": {
                                                                     "type": "array", "items": _ref("Breach")}}}},
