@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from dsr import takedowns
 from dsr.models import (
@@ -176,17 +176,9 @@ def board_rows(now: datetime, *, zone: str | None = None, closed_limit: int = 50
 
 
 def art34_3a(breach: Breach) -> tuple[bool, str]:
-    """Whether Art. 34(3)(a) applies (encrypted, keys not exposed) and why, in words. breachscope's
-    ``art34_3a_applies`` is the rule; until it is on main the same reading of the two stored facts is used."""
-    try:
-        from dsr.breach_scope import art34_3a_applies
-    except ImportError:  # breachscope not landed yet (see notes/breachboard.md)
-        if breach.data_encrypted and not breach.keys_exposed:
-            return True, ("The affected data was encrypted at rest and the keys were not exposed: it is "
-                          "unintelligible to anyone not authorised (Art. 34(3)(a)).")
-        if not breach.data_encrypted:
-            return False, "The affected data was not encrypted at rest."
-        return False, "The data was encrypted, but the keys were exposed too."
+    """Whether Art. 34(3)(a) applies (encrypted, keys not exposed) and why, in words (dsr/breach_scope.py)."""
+    from dsr.breach_scope import art34_3a_applies
+
     return art34_3a_applies(breach)
 
 
@@ -236,16 +228,8 @@ def scope_view(breach: Breach) -> ScopeView:
 
 def notice_progress(breach: Breach) -> dict[str, int]:
     """Count per notice state of the people in scope (sent / pending / failed / not due)."""
-    try:
-        from dsr.breach_notices import notice_progress as landed
-    except ImportError:  # breachnotices not landed yet
-        rows = (BreachAffected.objects.filter(breach=breach, in_scope=True).values("notice_state")
-                .annotate(n=Count("id")))
-        out = {s.value: 0 for s in BreachAffected.NoticeState}
-        out.update({r["notice_state"]: r["n"] for r in rows})
-        out["no_address"] = BreachAffected.objects.filter(breach=breach, in_scope=True, notice_error="no_address",
-                                                          notice_state=BreachAffected.NoticeState.FAILED).count()
-        return out
+    from dsr.breach_notices import notice_progress as landed
+
     out = {s.value: 0 for s in BreachAffected.NoticeState}
     out["no_address"] = 0
     out.update(landed(breach))

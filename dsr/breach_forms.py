@@ -35,10 +35,8 @@ AUTHORITY_RULES = ("B-SA", "UK-BR", "CB-AG", "BR-BR")  # rules whose deadline is
 
 def system_choices() -> list[tuple[str, str]]:
     """The named systems an item can sit in (breachscope's ``SYSTEMS``: a mapping or a sequence)."""
-    try:
-        from dsr import breach_scope
-    except ImportError:  # breachscope not landed yet: the vault's stores as the model's help text names them
-        return [("vault", "Vault (photos, embeddings, derived items)")]
+    from dsr import breach_scope
+
     if hasattr(breach_scope, "system_choices"):  # the fixed stores, then each recipient of the register
         return [(str(k), str(v)) for k, v in breach_scope.system_choices()]
     SYSTEMS = breach_scope.SYSTEMS  # noqa: N806 - breachscope's constant

@@ -68,10 +68,8 @@ FIELDS = frozenset({*_LINES, *_TEXTS, *_INSTANTS, *_BOOLS, "types", "categories"
 
 
 def _unknown_systems(systems: list[str]) -> list[str]:
-    try:  # owned by the breachscope helper (the fixed stores plus one per recipient in the register)
-        from dsr.breach_scope import unknown_systems
-    except ImportError:
-        return []
+    from dsr.breach_scope import unknown_systems  # the fixed stores plus one per recipient in the register
+
     return unknown_systems(systems)
 
 

@@ -347,7 +347,6 @@ def test_an_exception_needs_its_reason_and_then_the_board_says_why_nobody_is_tol
 
 
 def test_notices_start_only_for_a_high_risk_breach_with_a_stored_scope(dpo, operator, frozen):
-    pytest.importorskip("dsr.breach_notices", reason="breachnotices not on this branch yet")
     s = factories.subject("told@example.com", now=AWARE - timedelta(days=10))
     _embedding(s, AWARE - timedelta(days=5))
     _, breach = open_by_form(operator, **{"facts-data_encrypted": None})
@@ -430,7 +429,6 @@ def _downloads() -> list[Event]:
 
 
 def test_document_downloads_are_audited_with_who_and_what(auditor, operator, frozen):
-    pytest.importorskip("dsr.breach_documents", reason="breachnotices' documents not on this branch yet")
     _, breach = open_by_form(operator)
     authority = breach.deadlines.get(rule="B-SA").authority
 
@@ -492,7 +490,6 @@ def test_recomputing_the_scope_shows_counts_per_category_and_jurisdiction_and_th
 
 
 def test_a_filing_without_an_upload_stores_the_generated_art_33_pdf_and_its_download_is_audited(dpo, frozen):
-    pytest.importorskip("dsr.breach_documents", reason="breachnotices' documents not on this branch yet")
     _, breach = open_by_form(_client("otto", Role.OPERATOR))
     authority = breach.deadlines.get(rule="B-SA").authority
     response = dpo.post(reverse("staff-breach-filing", args=[breach.pk]),

@@ -45,17 +45,14 @@ FORM_NAMES = ("facts", "risk", "exception", "filing", "remedial", "notices", "cl
 
 
 def _verbs() -> Any:
-    """dsr/breaches.py (breachcore) — imported when used, so the board works before the verbs land."""
+    """dsr/breaches.py, imported when used (it imports the scope and notice modules in turn)."""
     from dsr import breaches
 
     return breaches
 
 
 def _input_error() -> type[Exception]:
-    try:
-        return _verbs().BreachInputError
-    except (ImportError, AttributeError):  # pragma: no cover - until breachcore lands
-        return ValueError
+    return _verbs().BreachInputError
 
 
 def _pdf(body: bytes, filename: str) -> HttpResponse:
@@ -126,10 +123,8 @@ def _suggestion(breach: Breach) -> tuple[str, list[str]]:
     """The decision aid's suggestion (§5.1): as stored when the facts last changed, or computed now."""
     if breach.risk_suggested:
         return breach.risk_suggested, list(breach.risk_suggested_reasons or [])
-    try:
-        from dsr import breach_risk
-    except ImportError:  # breachcore not landed yet
-        return "", []
+    from dsr import breach_risk
+
     level, reasons = breach_risk.suggest(breach)
     return str(level), list(reasons)
 
@@ -330,14 +325,12 @@ def breach_filing(request: HttpRequest, breach_id: uuid.UUID) -> HttpResponse:
         data = form.cleaned_data
         document = data.get("document")
         if document is None and data["rule"] in ("B-SA", "UK-BR"):
-            try:
-                from dsr import breach_documents
-            except ImportError:  # breachnotices' documents not landed yet: the filing is stored without a copy
-                breach_documents = None
-            if breach_documents is not None:  # the copy as filed: with its delay reasons and the filing it follows
-                document = breach_documents.art33_pdf(breach, authority=data["authority"], phase=data["phase"],
-                                                      now=now, delay_reason=data["delay_reason"],
-                                                      follows=data["follows"], rule=data["rule"])
+            from dsr import breach_documents
+
+            # The copy as filed: with its delay reasons and the filing it follows.
+            document = breach_documents.art33_pdf(breach, authority=data["authority"], phase=data["phase"],
+                                                  now=now, delay_reason=data["delay_reason"],
+                                                  follows=data["follows"], rule=data["rule"])
         _verbs().record_filing(breach, rule=data["rule"], authority=data["authority"], phase=data["phase"],
                                actor=_actor(request), now=now, follows=data["follows"],
                                submission_ref=data["submission_ref"], delay_reason=data["delay_reason"],

@@ -138,7 +138,6 @@ def test_the_dpo_opens_a_breach_sees_the_72_hour_countdown_decides_high_risk_sco
     page.wait_for_url(re.compile(rf".*/staff/breaches/{breach.pk}/$"))
 
     # --- the Art. 33 PDF, downloaded and read back
-    pytest.importorskip("dsr.breach_documents", reason="breachnotices' documents not on this branch yet")
     with page.expect_download() as info:
         page.click("#documents a.doc-art33[data-phase=initial]")
     pdf = tmp_path / "art33.pdf"
