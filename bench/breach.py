@@ -41,7 +41,6 @@ import sys
 sys.path.sort(key=lambda entry: os.path.abspath(entry or os.curdir) == os.path.dirname(os.path.abspath(__file__)))
 
 import argparse
-import importlib.util
 import shutil
 import statistics
 import tempfile
@@ -306,7 +305,8 @@ def run(args: argparse.Namespace, url: str) -> int:
         print(f"  per jurisdiction {result.counts['jurisdictions']}")
         print(f"  Art. 34(3)(a): {result.art34_3_a} — {result.reason}")
 
-    notices = importlib.util.find_spec("dsr.breach_notices") is not None
+    from dsr import breach_notices
+
     sender = None
     for label, b in (("realistic", realistic), ("broad", broad)):
         now = END + timedelta(hours=1)
@@ -317,17 +317,9 @@ def run(args: argparse.Namespace, url: str) -> int:
         result = breach_scope.store_scope(b, actor="bench", now=now)
         t_store = time.perf_counter() - t0
         t0 = time.perf_counter()
-        if notices:
-            from dsr import breach_notices
-
-            run = breach_notices.start_subject_notices(b, actor="bench", now=now)
-            sender = sender or (b, run)
-            how = "dsr.breach_notices.start_subject_notices"
-        else:
-            with transaction.atomic():
-                BreachAffected.objects.filter(breach=b, in_scope=True, notice_state="not_due").update(
-                    notice_state="pending")
-            how = "breach_notices not on main: UPDATE … notice_state='pending' (fallback)"
+        run = breach_notices.start_subject_notices(b, actor="bench", now=now)
+        sender = sender or (b, run)
+        how = "dsr.breach_notices.start_subject_notices"
         t_queue = time.perf_counter() - t0
         pending = BreachAffected.objects.filter(breach=b, in_scope=True, notice_state="pending").count()
         print(f"queue notices ({label}, {result.subjects:,} people, {pending:,} pending): store_scope "
@@ -337,7 +329,7 @@ def run(args: argparse.Namespace, url: str) -> int:
         breach_scope.store_scope(b, actor="bench", now=now + timedelta(minutes=5))
         print(f"  identical re-scope ({label}): {time.perf_counter() - t0:.2f} s, "
               f"version {Breach.objects.get(pk=b.pk).scope_version} (unchanged)")
-    if sender is not None:
+    if sender is not None:  # the first (realistic) breach's run
         from django.core import mail
 
         from dsr import steps
@@ -354,8 +346,6 @@ def run(args: argparse.Namespace, url: str) -> int:
               f"(DSR_BREACH_NOTICE_RATE={rate}{paced}; batches of {os.environ.get('DSR_BREACH_NOTICE_BATCH', '500')}; "
               f"locmem e-mail backend, {len(mail.outbox):,} messages in its outbox; production paces to the "
               "provider's limit, default 600/min)")
-    else:
-        print("notice throughput per minute: TODO — dsr.breach_notices has no sender on main yet")
     print(f"load average at end: {loadavg()}")
     print("reproduce: .venv/bin/python bench/breach.py   (BENCH_PG or DATABASE_URL names the server; --keep/--reuse)")
     return 1 if misses else 0
