@@ -156,8 +156,9 @@ def build_context(*, case: Case, subject: Subject, package_id: uuid.UUID, scope:
         "controller_name": settings.DSR_CONTROLLER_NAME,
         "controller_contact": settings.DSR_CONTROLLER_CONTACT,
         "dpo_contact": settings.DSR_DPO_CONTACT,
-        "received_on": _date(case.received_at),
-        "generated_on": _date(now),
+        # Dates in the controller's statutory zone, as in every letter (workflow.notice_context), not UTC dates.
+        "received_on": workflow.local_today(case.received_at, case.due_regime) if case.received_at else None,
+        "generated_on": workflow.local_today(now),
         "covers_from": _date(scope.covers_from),
         "holds_anything": stats.total > 0 or bool(subject.email or subject.account_id),
         "item_total": stats.total,

@@ -363,7 +363,9 @@ def _notice_context(case: Case, package: ExportPackage) -> dict[str, Any]:
     return {
         "case": case,
         "portability": package.kind == Kind.PORTABILITY,
-        "received_on": case.received_at.date(),
+        # The controller's statutory date, as every other letter gives it (workflow.notice_context): a request at
+        # 22:30 UTC on 30 September reached a German controller on 1 October, and its deadline counts from then.
+        "received_on": workflow.local_today(case.received_at, case.due_regime),
         "expires_at": package.expires_at,
         "download_hint": settings.DSR_EXPORT_DOWNLOAD_HINT,
         "download_url": settings.DSR_EXPORT_DOWNLOAD_URL,

@@ -483,3 +483,24 @@ def test_the_report_is_in_the_language_the_request_was_made_in(world):
     assert "Wir haben Ihr Auskunftsersuchen" in notice.body_text and "nie per E-Mail" in notice.body_text
     filings = json.loads(z.read("data/portal-filings.json"))["records"]
     assert [f["language"] for f in filings] == ["de"]
+
+
+def test_a_german_controllers_export_notice_and_report_date_the_request_the_day_it_arrived_in_berlin(world, settings):
+    # 22:30 UTC on 30 September is 00:30 on 1 October in Berlin: the deadline counts from 1 October
+    # (tests/test_cases_api.py), so the letters must say 1 October too, not the UTC date.
+    from datetime import UTC, datetime
+
+    settings.DSR_CONTROLLER_COUNTRY, settings.DSR_TIME_ZONE = "DE", None
+    received = datetime(2026, 9, 30, 22, 30, tzinfo=UTC)
+    operator = create_staff("de-export-operator", "pw-for-tests-only", Role.OPERATOR)
+    with time_machine.travel(received, tick=False):
+        case, _ = workflow.submit_case(kind="access", regimes=["eu_gdpr"], subject=world.ana, received_at=received,
+                                       actor="test", now=received)
+        case = workflow.verify_identity(case, method="account_reauth", actor=operator, now=received)
+    package = build_package(case, now=datetime(2026, 10, 2, 9, tzinfo=UTC))
+    message = OutboundMessage.objects.get(case=case, template="export_ready")
+    assert f"{case.reference}, received on 1 October 2026." in " ".join(message.body_text.split())
+    assert "30 September" not in message.body_text
+    text = pdftotext(unzip(package).read("access-report.pdf"))
+    assert f"Your request {case.reference}, received on 1 October 2026. Prepared on 2 October 2026." in text
+    assert "30 September" not in text
