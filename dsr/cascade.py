@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -21,8 +21,9 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils import translation
 
-from dsr import audit, emails, holders, storage, taskrows, tombstones, vault, webhooks, workflow
+from dsr import audit, certificates, emails, holders, storage, taskrows, tombstones, vault, webhooks, workflow
 from dsr.erasure import ACTOR, HOLD_GROUNDS_BY_CODE, category_label, contact_of
 from dsr.models import (
     Case,
@@ -347,12 +348,21 @@ def complete(ctx: StepContext) -> dict[str, Any]:
         evidence["audit_head"] = {"id": event.pk, "hash": event.hash}
         erasure.evidence, erasure.state, erasure.completed_at = evidence, ErasureState.COMPLETED, ctx.now
         if completes_case:
-            address = (contact_of(erasure).get("email") if erasure.scope == ErasureScope.SUBJECT
+            contact = contact_of(erasure) if erasure.scope == ErasureScope.SUBJECT else {}
+            address = (contact.get("email") if erasure.scope == ErasureScope.SUBJECT
                        else (case.subject.email if case.subject else None))
+            # The portal filing (and with it the language the person wrote in) went with the holders step: the
+            # language sealed at approval stands in for it (emails.language_of falls back to the active one).
+            language = contact.get("language")
             if address:
-                erasure.notice = emails.queue("erasure_completed", to=address, now=ctx.now, case=case, context={
-                    **workflow.notice_context(case, now=ctx.now), "evidence": evidence, "partial": partial,
-                    "kept": evidence["kept"], "erased": evidence["erased"]})
+                with translation.override(language) if language else nullcontext():
+                    # The certificate for the subject (issue 9 §6) goes with the notice: after a whole-subject erasure
+                    # the address is wiped, so there is no later way to send it or to sign in to fetch it. It names
+                    # nothing personal, so it may wait in the outbox; its bytes are dropped once sent (notice step).
+                    erasure.notice = emails.queue("erasure_completed", to=address, now=ctx.now, case=case, context={
+                        **workflow.notice_context(case, now=ctx.now), "evidence": evidence, "partial": partial,
+                        "kept": evidence["kept"], "erased": evidence["erased"]},
+                        attachment=(certificates.filename(erasure), certificates.render(erasure), "application/pdf"))
         erasure.save(update_fields=["evidence", "state", "completed_at", "notice"])
         ErasureTarget.objects.filter(erasure=erasure).delete()
     return {"completed": True, "erased": evidence["erased_total"]}
@@ -367,12 +377,16 @@ def notice(ctx: StepContext) -> dict[str, Any]:
             emails.deliver(str(erasure.notice_id))
         if not OutboundMessage.objects.filter(pk=erasure.notice_id, sent_at__isnull=False).exists():
             raise Deferred(ctx.now + timedelta(minutes=1), "waiting for the completion notice to be sent")
+    if erasure.notice_id:
+        # Sent: the certificate's bytes go as the address does below (emails.deliver already dropped them; this
+        # also covers a message sent before that rule existed).
+        OutboundMessage.objects.filter(pk=erasure.notice_id, attachment__isnull=False).update(attachment=None)
     if erasure.scope != ErasureScope.SUBJECT:
         return {"notice_sent": bool(erasure.notice_id)}
     with ctx.fenced():
         taskrows.scrub(needles_for(erasure, with_items=False))
         if erasure.notice_id:
-            OutboundMessage.objects.filter(pk=erasure.notice_id).update(to="")
+            OutboundMessage.objects.filter(pk=erasure.notice_id).update(to="", attachment=None)
         Erasure.objects.filter(pk=erasure.pk).update(contact_sealed=None, contact_key="")
         audit.record("erasure.contact_wiped", actor=ACTOR, now=ctx.now, object_type="erasure", object_id=erasure.pk,
                      subject_ref=erasure.subject_ref)
@@ -457,7 +471,7 @@ def erase_cases(subject: Subject, ctx: Any) -> dict[str, int]:
     with ctx.fenced():
         cases = Case.objects.filter(subject=subject).exclude(details="").update(details="")
         messages = OutboundMessage.objects.filter(case__subject=subject).exclude(to="")
-        n = messages.update(to="", body_text="[erased]", body_html="", last_error="erased",
+        n = messages.update(to="", body_text="[erased]", body_html="", last_error="erased", attachment=None,
                             attempts=F("attempts") + 10)
     return {"case_texts": cases, "messages": n}
 

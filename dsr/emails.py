@@ -36,13 +36,18 @@ def render(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def queue(name: str, *, to: str, context: dict[str, Any], now: datetime, case: Case | None = None) -> OutboundMessage:
+def queue(name: str, *, to: str, context: dict[str, Any], now: datetime, case: Case | None = None,
+          attachment: tuple[str, bytes, str] | None = None) -> OutboundMessage:
     """Render into the outbox and schedule delivery once the surrounding transaction commits. A case filed on
-    the portal is written to in the language the person used there (templates marked for translation)."""
+    the portal is written to in the language the person used there (templates marked for translation).
+    ``attachment`` is (file name, bytes, content type): a document that names nothing personal (it waits in the
+    outbox until sent, and its bytes are dropped then)."""
     with translation.override(language_of(case)):
         subject, text, html = render(name, context)
+    name_, data, content_type = attachment or ("", None, "")
     message = OutboundMessage.objects.create(
-        case=case, template=name, to=to, subject_line=subject, body_text=text, body_html=html, created_at=now
+        case=case, template=name, to=to, subject_line=subject, body_text=text, body_html=html, created_at=now,
+        attachment_name=name_, attachment=data, attachment_type=content_type,
     )
     message_id = str(message.pk)
     transaction.on_commit(lambda: enqueue_delivery(message_id))
@@ -81,6 +86,8 @@ def deliver(message_id: str) -> bool:
             )
             if message.body_html:
                 email.attach_alternative(message.body_html, "text/html")
+            if message.attachment is not None:
+                email.attach(message.attachment_name, bytes(message.attachment), message.attachment_type)
             email.send()
         except Exception as exc:  # noqa: BLE001 - any transport failure keeps the message queued
             message.last_error = type(exc).__name__[:200]
@@ -88,5 +95,7 @@ def deliver(message_id: str) -> bool:
             return False
         message.sent_at = timezone.now()
         message.last_error = ""
-        message.save(update_fields=["attempts", "last_error", "sent_at"])
+        # The attachment went with the message, once; its bytes are not kept for a second send (the name stays).
+        message.attachment = None
+        message.save(update_fields=["attempts", "last_error", "sent_at", "attachment"])
     return True

@@ -41,6 +41,7 @@ from dsr.models import (
     ErasureTarget,
     Holding,
     LegalHold,
+    PortalFiling,
     ProcessingActivity,
     RecipientNotice,
     StepRun,
@@ -112,12 +113,18 @@ def _contact_context(erasure_id: uuid.UUID) -> bytes:
 def _seal_contact(erasure: Erasure, subject: Subject) -> None:
     key = crypto.new_data_key()
     erasure.contact_key = get_keyring().wrap(key, context=_contact_context(erasure.pk))
-    plain = json.dumps({"email": subject.email or "", "account_id": subject.account_id or ""}).encode()
+    # The language of the portal filing, if any: the portal's records go with the holders step, before the
+    # completion notice is written, and the notice must still be in the language the person used.
+    language = (PortalFiling.objects.filter(case_id=erasure.case_id).order_by("created_at")
+                .values_list("language", flat=True).first() if erasure.case_id else None)
+    plain = json.dumps({"email": subject.email or "", "account_id": subject.account_id or "",
+                        "language": language or ""}).encode()
     erasure.contact_sealed = crypto.seal(key, plain, aad=_contact_context(erasure.pk))
 
 
 def contact_of(erasure: Erasure) -> dict[str, str]:
-    """The subject's address and account id, sealed at approval ({} once wiped or for other scopes)."""
+    """The subject's address, account id and portal language, sealed at approval ({} once wiped or for other
+    scopes)."""
     if not erasure.contact_sealed or not erasure.contact_key:
         return {}
     key = get_keyring().unwrap(erasure.contact_key, context=_contact_context(erasure.pk))

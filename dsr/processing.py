@@ -20,6 +20,8 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Q
+from django.utils import translation
+from django.utils.translation import gettext
 
 from dsr import audit, emails, notices, vault, workflow
 from dsr.deadlines import Kind
@@ -154,12 +156,16 @@ def withdraw_consent(consent: Consent, *, actor: Actor, now: datetime, case: Cas
 # --- telling the subject and lifting --------------------------------------------------------------------------
 
 
-def _lifting_law(regimes: Iterable[str]) -> dict[str, str]:
+def _lifting_law(regimes: Iterable[str], case: Case | None = None) -> dict[str, str]:
     """The law and the authority a restriction-lifting notice names, from the regimes of its case (issue 8 §6:
     a UK case names UK GDPR Art. 18(3) and the ICO, never the EU authority of the controller's country).
-    Restriction is a GDPR / UK GDPR right only; a flag without a case is treated as EU GDPR."""
+    Restriction is a GDPR / UK GDPR right only; a flag without a case is treated as EU GDPR. The law's name is
+    in the language of the letter (the portal filer's), like the rest of it."""
     gdpr = [r for r in (notices.EU, notices.UK) if r in set(regimes)] or [notices.EU]
-    law = " and ".join("the UK GDPR" if r == notices.UK else "the GDPR" for r in gdpr)
+    with translation.override(emails.language_of(case)):
+        names = [gettext("the UK GDPR") if r == notices.UK else gettext("the GDPR") for r in gdpr]
+        law = gettext("%(first)s and %(second)s") % {"first": names[0], "second": names[1]} if len(names) == 2 \
+            else names[0]
     authority = "; ".join(notices.ICO.text() if r == notices.UK else workflow.supervisory_authority().text()
                           for r in gdpr)
     return {"law": law, "supervisory_authority": authority}
@@ -177,7 +183,7 @@ def inform_before_lifting(flag: ProcessingFlag, *, actor: Actor, now: datetime, 
                 raise WorkflowError("no address on file: record how the subject was told (post, phone)")
             emails.queue("restriction_lifting", to=flag.subject.email, now=now, case=flag.case,
                          context={"flag": flag, "purpose": flag.purpose, "case": flag.case,
-                                  **_lifting_law(flag.case.regimes if flag.case else [])})
+                                  **_lifting_law(flag.case.regimes if flag.case else [], flag.case)})
         elif channel not in ("post", "phone", "in_app"):
             raise WorkflowError("choose how the subject was told: email, post, phone or in_app")
         flag.subject_told_at, flag.told_channel = now, channel

@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 from pypdf import PdfReader
 
-from dsr import audit, erasure, steps, vault, workflow
+from dsr import audit, emails, erasure, steps, vault, workflow
 from dsr.models import (
     Case,
     CaseState,
@@ -428,3 +428,93 @@ def test_a_forced_erasure_approved_by_a_second_person_runs_and_is_recorded_as_fo
     assert Event.objects.filter(kind="case.completed", object_id=str(case.pk)).get().data["forced"] is True
     [notice] = mail.outbox
     assert notice.to == ["depicted@example.com"] and case.reference in notice.subject
+
+
+def pdftotext(data: bytes) -> str:
+    """poppler's reading of a PDF, whitespace folded (a reader independent of pypdf)."""
+    import subprocess
+
+    out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True)
+    return " ".join(out.stdout.decode().split())
+
+
+def test_the_completion_notice_carries_the_certificate_of_this_erasure_once_and_keeps_no_copy(receiver):
+    # Issue 9 §6: a certificate "for the operator and the subject". After a whole-subject erasure the address is
+    # wiped, so the notice is the one chance to hand it over.
+    point_recipients_at(receiver)
+    now = timezone.now()
+    w = build_world(now)
+    other = erasure_case(w.bob, now)  # a second erasure: its certificate must not be the one attached
+    case = erasure_case(w.alice, now)
+    run_to_end(approve(other, now), now=now)
+    mail.outbox.clear()
+    run = run_to_end(approve(case, now), now=now)
+    assert run.state == RunState.DONE
+    done = Erasure.objects.get(case=case)
+
+    [notice] = mail.outbox
+    assert notice.to == ["alice@example.com"]
+    [(name, data, content_type)] = notice.attachments
+    assert (name, content_type) == (f"erasure-certificate-{case.reference}.pdf", "application/pdf")
+    text = pdftotext(data)
+    assert "Certificate of erasure" in text and case.reference in text and other.reference not in text
+    assert f"Audit trail head at completion: event #{done.evidence['audit_head']['id']}" in text
+    assert done.evidence["audit_head"]["hash"] in text.replace(" ", "")
+    assert "Generated video" in text and "Data key destroyed" in text
+    assert "alice" not in text.lower() and str(w.alice.pk) not in text
+    body = " ".join(notice.body.split())
+    assert "Your certificate of erasure is attached to this e-mail (PDF)." in body
+    assert "We cannot send it to you again later" in body and "available on request" not in body
+    [html] = [c for c, t in notice.alternatives if t == "text/html"]
+    assert "Your certificate of erasure is attached" in html
+
+    # Sent once; the outbox keeps the file's name as a record but not its bytes, and no address.
+    message = OutboundMessage.objects.get(pk=done.notice_id)
+    assert message.sent_at is not None and message.to == "" and message.attachment is None
+    assert message.attachment_name == name
+    assert not OutboundMessage.objects.filter(attachment__isnull=False).exists()
+    assert emails.deliver(str(message.pk)) is False
+    assert len(mail.outbox) == 1
+
+
+# Every English sentence (or label) the erasure completion template and its context can print.
+ERASURE_LETTER_ENGLISH = [
+    "Hello", "We have completed", "received on", "erasure request", "request to erase", "What we erased",
+    "The key that encrypted", "What we kept", "Your rights", "The companies that received",
+    "certificate of erasure", "We cannot send it", "A record of this request", "has been erased",
+    "Uploaded photo", "Generated video", "Thumbnail", "Face embedding", "legal claims", "Under the EU General",
+]
+
+
+@pytest.mark.parametrize("hold", [False, True], ids=["all-erased", "photos-kept"])
+def test_a_german_portal_filers_erasure_completion_letter_is_entirely_german(receiver, hold):
+    from dsr.models import PortalFiling
+
+    point_recipients_at(receiver)
+    now = timezone.now()
+    w = build_world(now)
+    case = erasure_case(w.alice, now)
+    PortalFiling.objects.create(fingerprint="e" * 64, created_at=now, choice="erasure", kind="erasure",
+                                regimes=["eu_gdpr"], country="DE", email=w.alice.email, language="de", case=case,
+                                subject=w.alice)
+    if hold:
+        erasure.record_hold(case, category="photo", ground="art17_3_e_legal_claims", note="Klage 2026/17",
+                            actor=staff("dpo", "approver"), now=now)
+    mail.outbox.clear()
+    assert run_to_end(approve(case, now), now=now).state == RunState.DONE
+    assert not PortalFiling.objects.filter(case=case).exists()  # the portal's records went with the holders step
+    [notice] = mail.outbox
+    [html] = [c for c, t in notice.alternatives if t == "text/html"]
+    text = " ".join(f"{notice.subject}\n{notice.body}".split())
+    for english in ERASURE_LETTER_ENGLISH:
+        assert english.lower() not in text.lower(), english
+        assert english.lower() not in html.lower(), english
+    assert text.startswith(f"Ihre Anfrage {case.reference} ist erledigt: Ihre Daten wurden gelöscht Guten Tag,")
+    assert "Was wir gelöscht haben:" in text and "Erzeugtes Video: 2" in text
+    assert "Ihre Löschbescheinigung ist dieser E-Mail als PDF beigefügt." in text
+    assert "Wie gesetzlich vorgeschrieben, bewahren wir einen Nachweis dieser Anfrage auf." in text
+    if hold:
+        assert "Was wir aufbewahrt haben, und warum:" in text and "Hochgeladenes Foto (2): Geltendmachung" in text
+        assert "Ihre Rechte:" in text and "Artikel 77" in text
+    else:
+        assert "Der Schlüssel, mit dem Ihre Daten verschlüsselt waren, wurde vernichtet" in text

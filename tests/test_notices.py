@@ -201,3 +201,42 @@ def test_the_erasure_completion_notice_with_a_kept_part_gives_each_regimes_right
     for regime in set(MARKS) - set(regimes):
         for mark in MARKS[regime]:
             assert mark not in text, (combo, regime, mark)
+
+
+RESTRICTION_LETTER_ENGLISH = ["Hello", "We are about to lift", "In response to your request", "we restricted",
+                              "We restricted", "We are telling you", "requires", "If you disagree", "reply to",
+                              "You may also lodge", "supervisory authority", "the GDPR", "the UK GDPR", " and "]
+
+
+@pytest.mark.parametrize(("regimes", "purpose", "says"), [
+    (("eu_gdpr",), "*", ["Wie es Art. 18 Abs. 3 der DSGVO verlangt", "Data Protection Commission"]),
+    (("eu_gdpr", "uk_gdpr"), "ai_training",
+     ["für den Zweck „ai_training“", "Art. 18 Abs. 3 der DSGVO und der UK-DSGVO",
+      "Information Commissioner's Office (ICO)"]),
+], ids=["eu", "uk+eu-one-purpose"])
+def test_a_german_portal_filers_restriction_lifting_letter_is_entirely_german(regimes, purpose, says):
+    from dsr import processing
+    from dsr.models import PortalFiling, ProcessingFlag
+
+    operator = create_staff(f"op-{uuid.uuid4().hex[:6]}", "notice-test-pass", Role.OPERATOR)
+    case = _case(regimes, "restriction")
+    PortalFiling.objects.create(fingerprint=uuid.uuid4().hex * 2, created_at=T0, choice="restriction",
+                                kind="restriction", regimes=list(regimes), country="DE", email=case.subject.email,
+                                language="de", case=case, subject=case.subject)
+    workflow.verify_identity(case, method="account_reauth", actor=operator, now=T0)
+    processing.complete_with_flags(case, purposes=[purpose], actor=operator, now=T0)
+    flag = ProcessingFlag.objects.get(case=case)
+    processing.inform_before_lifting(flag, actor=operator, now=T0 + timedelta(hours=1))
+    message = OutboundMessage.objects.get(case=case, template="restriction_lifting")
+    for part in (message.subject_line, message.body_text, message.body_html):
+        folded = " ".join(part.split())
+        for english in RESTRICTION_LETTER_ENGLISH:
+            assert english not in folded.replace("Data Protection Commission", "").replace(
+                "Information Commissioner's Office", ""), (english, folded)
+    text = " ".join(message.body_text.split())
+    assert message.subject_line == ("Wir werden die von Ihnen verlangte Einschränkung in Kürze aufheben "
+                                    f"({case.reference})")
+    assert text.startswith(f"Guten Tag, Auf Ihre Anfrage {case.reference} hin haben wir die Verarbeitung Ihrer Daten")
+    assert "Wenn Sie nicht einverstanden sind, antworten Sie an" in text
+    for phrase in says:
+        assert phrase in text, phrase

@@ -233,6 +233,11 @@ class OutboundMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=200, blank=True)
+    # One file sent with the message (the erasure certificate, issue 9 §6). Only documents that say nothing
+    # personal go here; the bytes are dropped once the message is sent (emails.deliver), the name stays as a record.
+    attachment_name = models.CharField(max_length=200, blank=True)
+    attachment_type = models.CharField(max_length=100, blank=True)
+    attachment = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at"]

@@ -9,18 +9,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import models
+from django.utils.translation import gettext_noop
 
 
 class DataCategory(models.TextChoices):
-    PHOTO = "photo", "Uploaded photo"
-    FACE_EMBEDDING = "face_embedding", "Face embedding (biometric template)"
-    THUMBNAIL = "thumbnail", "Thumbnail"
-    GENERATED_VIDEO = "generated_video", "Generated video"
-    UPLOAD_METADATA = "upload_metadata", "Upload metadata"
-    IP_LOG = "ip_log", "IP address log"
-    PREFERENCES = "preferences", "Preferences"
-    CONSENT_RECORD = "consent_record", "Consent record"
-    ACCOUNT_PROFILE = "account_profile", "Account profile"
+    # Labels marked for the catalogue: the erasure completion notice names categories in the filer's language.
+    PHOTO = "photo", gettext_noop("Uploaded photo")
+    FACE_EMBEDDING = "face_embedding", gettext_noop("Face embedding (biometric template)")
+    THUMBNAIL = "thumbnail", gettext_noop("Thumbnail")
+    GENERATED_VIDEO = "generated_video", gettext_noop("Generated video")
+    UPLOAD_METADATA = "upload_metadata", gettext_noop("Upload metadata")
+    IP_LOG = "ip_log", gettext_noop("IP address log")
+    PREFERENCES = "preferences", gettext_noop("Preferences")
+    CONSENT_RECORD = "consent_record", gettext_noop("Consent record")
+    ACCOUNT_PROFILE = "account_profile", gettext_noop("Account profile")
 
 
 class LegalBasis(models.TextChoices):
