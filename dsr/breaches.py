@@ -336,6 +336,16 @@ def update_breach(breach: Breach, *, changes: dict[str, Any], actor: str, now: d
     return breach
 
 
+def _rationale(value: object, errors: dict[str, str], *, missing: str) -> str:
+    """The stripped rationale; records an error when it is required (``missing`` says why) but empty, or unusable."""
+    text = value.strip() if isinstance(value, str) else ""
+    if missing and not text:
+        errors["rationale"] = missing
+    elif len(text) > 10_000 or "\x00" in text:
+        errors["rationale"] = "is too long or contains a character that is not allowed"
+    return text
+
+
 def assess_risk(breach: Breach, *, level: str, rationale: str, actor: str, now: datetime) -> Breach:
     """The operator's §5.1 decision, with its rationale (required: Art. 33(5) documents the reasoning, and an
     'unlikely' decision is what switches B-SA off — B-SKIP). HIGH starts B-DS (high_risk_determined_at); a
@@ -343,11 +353,7 @@ def assess_risk(breach: Breach, *, level: str, rationale: str, actor: str, now: 
     errors: dict[str, str] = {}
     if level not in RiskLevel.values:
         errors["level"] = f"must be one of: {', '.join(RiskLevel.values)}"
-    rationale = (rationale or "").strip() if isinstance(rationale, str) else ""
-    if not rationale:
-        errors["rationale"] = "give the reasoning for the decision (Art. 33(5))"
-    elif len(rationale) > 10_000 or "\x00" in rationale:
-        errors["rationale"] = "is too long or contains a character that is not allowed"
+    rationale = _rationale(rationale, errors, missing="give the reasoning for the decision (Art. 33(5))")
     if errors:
         raise BreachInputError(errors)
     with transaction.atomic():
@@ -375,11 +381,7 @@ def set_exception(breach: Breach, *, exception: str, rationale: str, actor: str,
     errors: dict[str, str] = {}
     if exception not in Exception34.values:
         errors["exception"] = "must be one of: a, b, c (Art. 34(3)) or empty to clear"
-    rationale = (rationale or "").strip() if isinstance(rationale, str) else ""
-    if exception and not rationale:
-        errors["rationale"] = "say why the exception applies"
-    elif len(rationale) > 10_000 or "\x00" in rationale:
-        errors["rationale"] = "is too long or contains a character that is not allowed"
+    rationale = _rationale(rationale, errors, missing="say why the exception applies" if exception else "")
     if errors:
         raise BreachInputError(errors)
     with transaction.atomic():
