@@ -54,7 +54,7 @@ from dsr.models import (
 )
 from dsr.models.cases import OPEN_STATES
 from dsr.package import FileEntry, PackageStream, Pipe, csv_document, json_document, prefetched
-from dsr.pdf import render_pdf
+from dsr.pdf import render_pdf_isolated
 from dsr.steps import StepContext, StepError, StepSpec
 
 EXPORT_KINDS = frozenset({Kind.ACCESS.value, Kind.PORTABILITY.value})
@@ -511,13 +511,15 @@ def _media(scope: Scope, subject: Subject) -> Iterator[FileEntry]:
                             media_type=view.item.content_type)
 
 
-# WeasyPrint is pure Python but the media stream mostly waits in C (CRC, AES, SHA-256, I/O), so the two overlap.
+# The report is laid out by WeasyPrint in a child process (dsr/pdf.py render_pdf_isolated) while the media stream:
+# the worker never carries WeasyPrint's memory, and WeasyPrint's pure-Python layout never takes the GIL from the
+# streaming threads (bench/export.py). This thread renders the template, then only waits for the child.
 _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-export-pdf")
 
 
 def _render_report(report: dict[str, Any], language: str) -> bytes:
     with translation.override(language):  # the active language is per thread
-        return render_pdf("pdf/access_report.html", report)
+        return render_pdf_isolated("pdf/access_report.html", report)
 
 
 def _json(doc: dict[str, Any]) -> bytes:

@@ -11,6 +11,7 @@ import json
 import re
 import struct
 import zipfile
+import zlib
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -103,6 +104,33 @@ def test_a_package_round_trips_every_hash_every_schema_and_the_media_bytes(world
     messages = json.loads(z.read("data/portal-messages.json"))["records"]  # another holder's export hook
     assert [(m["from"], m["text"]) for m in messages] == [("us", "Which account is this about?"),
                                                           ("you", "=The one with my holiday photos")]
+
+
+def test_every_entry_carries_the_zip_crc32_that_zipfile_verifies(world):
+    # dsr/package.py swaps zipstream-ng's CRC-32 for zlib-ng's: the standard check value, then every entry.
+    import zipstream.ng
+
+    assert zipstream.ng.crc32(b"123456789") == 0xCBF43926
+    assert zipstream.ng.crc32(b"56789", zipstream.ng.crc32(b"1234")) == 0xCBF43926  # running CRC, as streamed
+    z = unzip(build_package(world.case))
+    assert z.testzip() is None  # reads every entry and compares its CRC with the one recorded
+    assert all((zlib.crc32(z.read(info)) & 0xFFFFFFFF) == info.CRC for info in z.infolist())
+
+
+def test_the_report_is_laid_out_in_a_child_process_not_in_the_worker(world, monkeypatch):
+    import subprocess
+
+    calls = []
+    real_run = subprocess.run
+
+    def spy(args, **kw):
+        calls.append(args)
+        return real_run(args, **kw)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    z = unzip(build_package(world.case))
+    assert [args[1:] for args in calls] == [["-m", "dsr.pdf_engine"]]  # the HTML went on stdin, never argv
+    assert "Article 15(1)(a)" in pdf_text(z)  # the report the child laid out is the one in the package
 
 
 def test_the_pdf_holds_every_article_15_heading_and_names_the_recipients_from_the_register(world):

@@ -17,7 +17,7 @@ from pypdf import PdfReader
 
 from dsr import exports, steps, workflow
 from dsr.models import Case, CcpaMetricsPublication, Channel, Event, FiledBy, Outcome
-from dsr.pdf import LocalOnlyFetcher, RemoteFetchRefused, render_pdf
+from dsr.pdf import LocalOnlyFetcher, PdfRenderFailed, RemoteFetchRefused, render_pdf, render_pdf_isolated
 from dsr.reports import LOG_COLUMNS, ReportError, ccpa_metrics, ccpa_request_log, publish_ccpa_metrics
 from dsr.roles import Role, create_staff
 from tests import factories
@@ -625,3 +625,31 @@ def test_a_partial_compliance_counts_as_denied_in_part_by_its_recorded_ground(db
     [row] = list(ccpa_request_log(None, None))
     assert row.basis_for_denial == (
         "Partly denied (Exempt information — Civ. Code §1798.145): Withheld: legal hold items.")
+
+
+def test_the_isolated_renderer_makes_the_same_pdf_in_a_child_that_fetches_nothing(hostile_template):
+    # A listener on a local port the hostile document points at: the child must never connect to it.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    injected = f'<img src="http://127.0.0.1:{port}/x.png"><link rel="stylesheet" href="http://127.0.0.1:{port}/s">'
+    try:
+        pdf = render_pdf_isolated(hostile_template, {"name": "Ann", "injected": injected})
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+    assert pdf.startswith(b"%PDF-")
+    assert "Hello Ann" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+
+
+def test_a_failing_child_renderer_raises_a_clear_error_that_quotes_no_content(settings, tmp_path, monkeypatch):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "p.html").write_text("<p>Secret Person</p>")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path / "tpl", *settings.TEMPLATES[0]["DIRS"]]}]
+    monkeypatch.setattr("sys.executable", "/bin/false")  # a renderer that dies without output
+    with pytest.raises(PdfRenderFailed) as failed:
+        render_pdf_isolated("p.html", {})
+    assert "exit 1" in str(failed.value) and "Secret" not in str(failed.value)
