@@ -429,7 +429,7 @@ def _write(package: ExportPackage, ctx: StepContext | None) -> tuple[storage.Wri
         stream.entries = _entries(package, case, subject, scope, stream, language)
         key, aad, name = _package_key(package), _package_aad(package), package.blob_name
         # the ZIP is generated here (database, templates); a sealing thread encrypts and writes it meanwhile
-        pipe = Pipe(lambda reader: storage.write_sealed(key, reader, aad=aad, name=name, depth=4))
+        pipe = Pipe(lambda reader: storage.write_sealed(key, reader, aad=aad, name=name, depth=2))
         written = pipe.run(stream)
     return written, stream
 

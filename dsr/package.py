@@ -44,9 +44,9 @@ zipstream.ng.crc32 = zlib_ng.crc32
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-export-hash")
 _READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-export-read")
 _SEALER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-export-seal")
-_HASH_DEPTH = 2  # chunks in flight to the hashing thread
-_READ_AHEAD = 2  # chunks a file is read and decrypted ahead
-_PIPE_DEPTH = 2  # ZIP chunks waiting for the sealing thread
+_HASH_DEPTH = 1  # chunks in flight to the hashing thread
+_READ_AHEAD = 1  # chunks a file is read and decrypted ahead
+_PIPE_DEPTH = 1  # ZIP chunks waiting for the sealing thread
 
 # Generated archive paths only: ASCII letters, digits, '-', '_', '.', '/' — no '..', no leading '/'.
 _SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*")

@@ -59,6 +59,7 @@ class _CountingReader:
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dsr-seal-writer")
 SEAL_CHUNK_SIZE = 256 * 1024  # small files: several chunks, so encryption and writing overlap
 SEAL_CHUNK_SIZE_LARGE = 1024 * 1024  # large files: fewer Python round trips per byte
+WRITEBACK_EVERY = 16 * 1024 * 1024  # durable large blobs: start the disk writing every 16 MiB (_PipelinedWriter)
 LARGE_FILE = 4 * 1024 * 1024
 
 
@@ -73,19 +74,36 @@ def _chunk_size_for(src: BinaryIO) -> int:
 class _PipelinedWriter:
     """Writes ciphertext chunks on the writer thread, so the write of chunk i overlaps the encryption of
     chunk i+1: both release the GIL (AES-GCM does since cryptography 50). At most ``depth`` chunks are in
-    flight, so memory stays flat. Writeback is left to the kernel until the final fsync: forcing it every
-    few MiB (tried) stalls the writer thread and lost 5-15% on 8-64 MiB files."""
+    flight, so memory stays flat.
 
-    def __init__(self, dst: BinaryIO, depth: int = 16) -> None:
+    With ``writeback_every`` (durable local blobs), the kernel is asked to start writing each further
+    ``writeback_every`` bytes to disk as soon as they are written (``posix_fadvise(DONTNEED)`` on the range just
+    written: it starts writeback without waiting for it, then drops those pages from the cache once clean). The
+    disk then works while the next chunks are sealed, and the final fsync finds little left: 0.01 s instead of
+    ~0.6 s for a gigabyte here (bench/export.py). Waiting for the writeback instead (fdatasync every few MiB,
+    tried) stalled the writer thread and lost 5-15% on 8-64 MiB files."""
+
+    def __init__(self, dst: BinaryIO, depth: int = 16, writeback_every: int = 0) -> None:
         self.dst = dst
         self.depth = depth
         self.pending: deque[Future[object]] = deque()
+        self.writeback_every = writeback_every if hasattr(os, "posix_fadvise") else 0
+        self.written = self.handed_off = 0
 
     def write(self, data: bytes) -> int:
         while len(self.pending) >= self.depth:
             self.pending.popleft().result()
-        self.pending.append(_WRITER.submit(self.dst.write, data))
+        self.pending.append(_WRITER.submit(self._write, data))
         return len(data)
+
+    def _write(self, data: bytes) -> None:  # on the writer thread, so in order
+        self.dst.write(data)
+        self.written += len(data)
+        if self.writeback_every and self.written - self.handed_off >= self.writeback_every:
+            self.dst.flush()
+            os.posix_fadvise(self.dst.fileno(), self.handed_off, self.written - self.handed_off,
+                             os.POSIX_FADV_DONTNEED)
+            self.handed_off = self.written
 
     def close(self) -> None:
         while self.pending:
@@ -108,7 +126,7 @@ def _seal_into(
     if chunk_size < SEAL_CHUNK_SIZE_LARGE:
         _, stored = crypto.seal_stream(key, reader, dst, aad=aad, chunk_size=chunk_size)
     else:
-        writer = _PipelinedWriter(dst, depth)
+        writer = _PipelinedWriter(dst, depth, writeback_every=WRITEBACK_EVERY if durable else 0)
         try:
             _, stored = crypto.seal_stream(key, reader, writer, aad=aad, chunk_size=chunk_size)  # type: ignore[arg-type]
         finally:
