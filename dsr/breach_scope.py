@@ -14,10 +14,11 @@ Where an item sits (``SYSTEMS``), true to how dsr stores data (dsr/vault.py, dsr
   category. Processors receive data in readable form to work on it, so such a breach never qualifies for
   Art. 34(3)(a).
 
-Purging blanks ``blob_name`` and ``sealed_inline``, so for items purged since, the vault's own rule decides
-where the content was: an inline category and at most ``INLINE_LIMIT`` bytes of plaintext → the database,
-otherwise a blob (content that was streamed into a blob although small and of an inline category would be
-missed after its purge; the API stores records as bytes, so this does not arise in practice).
+Scoping reads the holdings only: each holding carries its item's category, purpose, storage, creation and
+purge (models.Holding ``item_*``), so an incident's holdings are one range of one index. Where the content was
+stored is recorded when it is sealed (purging blanks ``blob_name``, so it could not be read back afterwards);
+for items stored before that copy existed, migration 0023 applied the vault's rule (an inline category and at
+most ``INLINE_LIMIT`` bytes of plaintext → the database, otherwise a blob).
 
 The window is inclusive: an item counts when it was created at or before ``occurred_until`` and not purged
 before ``occurred_from`` (no start: since ever; no end: up to now). No categories named → an empty scope
@@ -39,7 +40,6 @@ from django.db.models import Q, QuerySet
 from dsr import audit, breach_clocks
 from dsr.models import Breach, BreachAffected, BreachType, DataItem, Holding, ProcessingActivity, Recipient, Subject
 from dsr.models.register import DataCategory
-from dsr.vault import INLINE_CATEGORIES, INLINE_LIMIT
 
 FIXED_SYSTEMS: dict[str, str] = {
     "blob_storage": "Blob storage (sealed media and large files: local blob directory or S3 bucket)",
@@ -127,32 +127,31 @@ def _processor_ids(systems: list[str]) -> list[int]:
     return ids
 
 
-def _inline_rule() -> Q:
-    # The vault's rule (dsr/vault.py store_item) for where content went, readable after a purge.
-    return Q(category__in=sorted(INLINE_CATEGORIES), size__lte=INLINE_LIMIT)
-
-
 def _system_q(name: str) -> Q | None:
+    """Which holdings a system held, on the item facts each holding carries (models.Holding item_*)."""
     if name == "database":
         return Q()  # every item row, with its sealed metadata, lives there
     if name == "blob_storage":
-        return ~Q(blob_name="") | (Q(purged_at__isnull=False, stored_size__gt=0) & ~_inline_rule())
+        # Recorded when the content was sealed, so a purged item (blob name blanked) still counts: see
+        # migration 0023 for items stored before the copy existed.
+        return Q(item_in_blob=True)
     ids = _processor_ids([name])
     if not ids:
         return None
     # The register is a handful of rows: reading it here is not reading the vault.
     cond = Q(pk__in=[])
     for act in ProcessingActivity.objects.filter(recipients__pk=ids[0]).distinct():
-        cond |= Q(purpose=act.purpose, category__in=list(act.categories or []))
+        cond |= Q(item_purpose=act.purpose, item_category__in=list(act.categories or []))
     return cond
 
 
-def _selected(breach: Breach) -> QuerySet[DataItem] | None:
-    """Categories × systems, before the window; None when nothing can be in scope."""
+def _selected(breach: Breach) -> QuerySet[Holding] | None:
+    """Holdings of the named categories in the named systems, created by the window's end; None when nothing can
+    be in scope."""
     categories = list(breach.categories or [])
     if not categories:
         return None
-    qs = DataItem.objects.order_by().filter(category__in=sorted(categories))
+    qs = Holding.objects.order_by().filter(item_category__in=sorted(categories))
     systems = list(breach.systems or [])
     if systems:
         conds = [c for c in (_system_q(s) for s in systems) if c is not None]
@@ -164,40 +163,45 @@ def _selected(breach: Breach) -> QuerySet[DataItem] | None:
                 where |= c
             qs = qs.filter(where)
     if breach.occurred_until is not None:
-        qs = qs.filter(created_at__lte=breach.occurred_until)
+        qs = qs.filter(item_created_at__lte=breach.occurred_until)
+    return qs
+
+
+def holdings_in_scope(breach: Breach) -> QuerySet[Holding]:
+    """The affected (item, person) pairs as a lazy queryset (never evaluated here)."""
+    qs = _selected(breach)
+    if qs is None:
+        return Holding.objects.none()
+    if breach.occurred_from is not None:
+        qs = qs.filter(Q(item_purged_at__isnull=True) | Q(item_purged_at__gte=breach.occurred_from))
     return qs
 
 
 def items_in_scope(breach: Breach) -> QuerySet[DataItem]:
-    """The affected items as a lazy queryset (never evaluated here): categories × systems × window."""
-    qs = _selected(breach)
-    if qs is None:
-        return DataItem.objects.none()
-    if breach.occurred_from is not None:
-        qs = qs.filter(Q(purged_at__isnull=True) | Q(purged_at__gte=breach.occurred_from))
-    return qs
+    """The affected items as a lazy queryset: categories × systems × window."""
+    return DataItem.objects.filter(pk__in=holdings_in_scope(breach).values("item_id"))
 
 
-def _items_sql(breach: Breach) -> tuple[str, list[Any]] | None:
-    """(id, category) of the affected items as SQL. Written as two disjoint halves — items still held, and
-    items purged at or after the window's start — so that each half is one range of its own partial index
-    (migration 0019: dataitem_scope_live, dataitem_scope_purged), read index-only on PostgreSQL: an OR
-    over both would fall back to a bitmap scan that visits the table's pages."""
+def _pairs_sql(breach: Breach) -> tuple[str, list[Any]] | None:
+    """(subject_id, item_id, category) of every affected holding, as SQL. Written as two disjoint halves — items
+    still held, and items purged at or after the window's start — so that each half is one range of its own
+    partial index (migration 0023: holding_scope_live, holding_scope_purged), read index-only on PostgreSQL: an
+    OR over both would fall back to a bitmap scan that visits the table's pages."""
     qs = _selected(breach)
     if qs is None:
         return None
-    live = qs.filter(purged_at__isnull=True).values("id", "category")
-    purged = qs.filter(purged_at__isnull=False)
+    cols = ("subject_id", "item_id", "item_category")
+    live = qs.filter(item_purged_at__isnull=True).values_list(*cols)
+    purged = qs.filter(item_purged_at__isnull=False)
     if breach.occurred_from is not None:
-        purged = purged.filter(purged_at__gte=breach.occurred_from)
+        purged = purged.filter(item_purged_at__gte=breach.occurred_from)
     live_sql, live_params = live.query.sql_with_params()
-    purged_sql, purged_params = purged.values("id", "category").query.sql_with_params()
+    purged_sql, purged_params = purged.values_list(*cols).query.sql_with_params()
     return f"{live_sql} UNION ALL {purged_sql}", [*live_params, *purged_params]
 
 
 def _tables() -> dict[str, str]:
     return {
-        "holding": Holding._meta.db_table,
         "subject": Subject._meta.db_table,
         "affected": BreachAffected._meta.db_table,
     }
@@ -209,47 +213,32 @@ def _tune(cur: Any) -> None:
 
     * work_mem: the broad scopes (all photos ever) hash millions of (subject, category) pairs; the 4 MB
       default spills them to disk;
-    * random_page_cost 1.1 (SSD, indexes cached): with the default 4 the planner hashes all 10 M holdings
-      for a 100 k-item incident instead of probing the (item, subject) index — 10 s against well under 1;
     * jit off: compiling the expressions cost ~300 ms per scope, more than the query itself."""
     if connection.vendor == "postgresql":
         cur.execute("SET LOCAL work_mem = '64MB'")
-        cur.execute("SET LOCAL random_page_cost = 1.1")
         cur.execute("SET LOCAL jit = off")
 
 
-def _pairs_from(*, probe: bool) -> str:
-    """FROM clause joining the items ``it`` to their holders ``h``. On PostgreSQL, with ``probe``, a LATERAL
-    lookup fenced by "OFFSET 0" keeps the planner from turning it into a plain join: for a time window it
-    over-estimates the items (a category's live rows are its recent ones, which no statistic captures) and
-    reads all 10 M holdings in a merge join — 10 s where probing the (item, subject) index for the ~120 k items
-    of a two-week incident, in item order, takes a fraction of that (bench/breach.py). Without a window its
-    estimate is right and it may pick the merge join. SQLite has no LATERAL and always probes."""
-    holding = Holding._meta.db_table
-    if probe and connection.vendor == "postgresql":
-        return (f"(SELECT id, category FROM it ORDER BY id) it CROSS JOIN LATERAL "  # noqa: S608 - model meta
-                f"(SELECT subject_id FROM {holding} WHERE item_id = it.id OFFSET 0) h")
-    return f"it JOIN {holding} h ON h.item_id = it.id"
+# The affected holdings are read once into ``pairs`` (subject, item, category); PostgreSQL materialises a CTE
+# that is referenced more than once, and SQLite reads it each time (small vaults).
+_PAIRS = "pairs (subject_id, item_id, category) AS ({sql})"
 
 
 def _count(breach: Breach) -> tuple[int, int, dict[str, Any]]:
-    items = _items_sql(breach)
+    pairs = _pairs_sql(breach)
     counts: dict[str, Any] = {"categories": {}, "jurisdictions": {}}
-    if items is None:
+    if pairs is None:
         return 0, 0, counts
-    sql, params = items
+    sql, params = pairs
     t = _tables()
-    pairs_from = _pairs_from(probe=breach.occurred_from is not None)
-    # One statement: the item set and its (subject, category) pairs are computed once and aggregated
-    # four ways; only the aggregates (a few dozen rows) come back.
+    # One statement, aggregated four ways; only the aggregates (a few dozen rows) come back. An item of several
+    # people is one item (COUNT DISTINCT item) and each of them one person.
     query = f"""
-        WITH it AS ({sql}),
-        pairs AS (SELECT h.subject_id AS subject_id, it.category AS category
-                  FROM {pairs_from}),
-        people AS (SELECT DISTINCT subject_id FROM pairs ORDER BY subject_id)
+        WITH {_PAIRS.format(sql=sql)},
+        people AS (SELECT DISTINCT subject_id FROM pairs)
         SELECT 'c', category, COUNT(DISTINCT subject_id) FROM pairs GROUP BY category
         UNION ALL
-        SELECT 'i', category, COUNT(*) FROM it GROUP BY category
+        SELECT 'i', category, COUNT(DISTINCT item_id) FROM pairs GROUP BY category
         UNION ALL
         SELECT 'j', COALESCE(NULLIF(s.residence, ''), '{UNKNOWN_JURISDICTION}'), COUNT(*)
         FROM people p JOIN {t['subject']} s ON s.id = p.subject_id
@@ -345,27 +334,26 @@ def _write_rows(breach: Breach) -> tuple[int, int]:
     out ``in_scope=False``, keeping their notice state. Returns (rows inserted or changed, rows that left)."""
     t = _tables()
     bid = BreachAffected._meta.get_field("breach").get_db_prep_value(breach.pk, connection)
-    items = _items_sql(breach)
+    pairs = _pairs_sql(breach)
     changed = 0
     with connection.cursor() as cur:
         _tune(cur)
-        if items is not None:
-            sql, params = items
+        if pairs is not None:
+            sql, params = pairs
             cols, vals = _default_columns()
             extra_cols = "".join(f", {c}" for c in cols)
             extra_vals = "".join(", %s" for _ in cols)
             # ON CONFLICT … WHERE: an identical re-scope rewrites nothing (no churn at a million rows).
             # "WHERE 1=1" keeps SQLite from reading ON CONFLICT as a join constraint.
-            pairs_from = _pairs_from(probe=breach.occurred_from is not None)
             cur.execute(
                 f"""
-                WITH it AS ({sql})
+                WITH {_PAIRS.format(sql=sql)}
                 INSERT INTO {t['affected']} (breach_id, subject_id, jurisdiction, items, in_scope{extra_cols})
-                SELECT %s, h.subject_id, s.residence, COUNT(*), %s{extra_vals}
-                FROM {pairs_from}
-                JOIN {t['subject']} s ON s.id = h.subject_id
+                SELECT %s, p.subject_id, s.residence, COUNT(*), %s{extra_vals}
+                FROM pairs p
+                JOIN {t['subject']} s ON s.id = p.subject_id
                 WHERE 1 = 1
-                GROUP BY h.subject_id, s.residence
+                GROUP BY p.subject_id, s.residence
                 ON CONFLICT (breach_id, subject_id) DO UPDATE
                 SET jurisdiction = excluded.jurisdiction, items = excluded.items, in_scope = excluded.in_scope
                 WHERE {t['affected']}.jurisdiction <> excluded.jurisdiction
@@ -375,10 +363,10 @@ def _write_rows(breach: Breach) -> tuple[int, int]:
                 [*params, bid, True, *vals],
             )
             changed = max(cur.rowcount, 0)
-            # The people in scope once, as a hashed set: a correlated NOT EXISTS would re-join every holding.
+            # The people in scope once, as a hashed set: a correlated NOT EXISTS would re-read the holdings.
             cur.execute(
                 f"""
-                WITH it AS ({sql}), people AS (SELECT DISTINCT h.subject_id FROM {pairs_from})
+                WITH {_PAIRS.format(sql=sql)}, people AS (SELECT DISTINCT subject_id FROM pairs)
                 UPDATE {t['affected']} SET in_scope = %s
                 WHERE breach_id = %s AND in_scope = %s AND subject_id NOT IN (SELECT subject_id FROM people)
                 """,  # noqa: S608

@@ -355,7 +355,11 @@ def store_item(new: NewItem, *, actor: str, now: datetime) -> DataItem:
         with transaction.atomic():
             _require_writable(subject_ids, [p.pk for p in new.derived_from])
             item.save(force_insert=True)
-            Holding.objects.bulk_create([Holding(item=item, subject=s, role=role) for s, role in holders])
+            Holding.objects.bulk_create([
+                Holding(item=item, subject=s, role=role, item_category=item.category, item_purpose=item.purpose,
+                        item_in_blob=bool(item.blob_name), item_created_at=item.created_at)
+                for s, role in holders
+            ])
             if new.derived_from:
                 Derivation.objects.bulk_create(
                     [Derivation(parent=p, child=item, created_at=now) for p in new.derived_from]
@@ -516,6 +520,7 @@ def purge_item(item: DataItem, *, actor: str, now: datetime, reason: str) -> boo
         locked.blob_name = ""
         locked.sealed_meta = None
         locked.save(update_fields=["purged_at", "sealed_inline", "blob_name", "sealed_meta"])
+        Holding.objects.filter(item_id=locked.pk).update(item_purged_at=now)  # the copy breach scoping reads
         audit.record(
             "item.purged",
             actor=actor,
