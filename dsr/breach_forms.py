@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 
+from dsr.breach_notices import IN_DOUBT_DECISIONS
 from dsr.models import (
     Breach,
     BreachFiling,
@@ -328,6 +329,19 @@ class RemedialForm(ErrorsFromVerb, forms.Form):
         if not value:
             raise forms.ValidationError("Describe the action taken.")
         return value
+
+
+class InDoubtForm(ErrorsFromVerb, forms.Form):
+    """The operator's answer for notices held in doubt (dsr.breach_notices.resolve_in_doubt)."""
+
+    decision = forms.ChoiceField(widget=forms.RadioSelect, label="What does the mail provider's log show?",
+                                 error_messages={"required": "Choose what the provider's log shows."})
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="What you checked",
+                             error_messages={"required": "Say what you checked."})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, prefix="in_doubt", **kwargs)
+        self.fields["decision"].choices = list(IN_DOUBT_DECISIONS.items())
 
 
 class ConfirmForm(ErrorsFromVerb, forms.Form):

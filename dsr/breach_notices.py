@@ -158,6 +158,53 @@ def start_subject_notices(breach: Breach, *, actor: str, now: datetime) -> StepR
     return run
 
 
+IN_DOUBT_DECISIONS = {
+    "delivered": "Delivered: the provider's log shows the message was accepted — record it as sent",
+    "resend": "Not delivered: the provider's log does not show it — send it again (same Message-ID)",
+}
+
+
+def resolve_in_doubt(breach: Breach, *, decision: str, reason: str, actor: str, now: datetime) -> int:
+    """The operator's answer for the notices held "in doubt" (a worker killed between the provider accepting a
+    message and dsr recording it, with no delivery ledger to ask; see the module docstring).
+
+    Steps: refuse (BreachInputError, nothing changed) an unknown decision, a missing reason (what was checked:
+    the provider's log, a bounce report) or a breach with nothing in doubt; then, in one transaction with the
+    breach locked: "delivered" records each as sent (message and person), "resend" puts each back in the queue
+    with its one message, which the sending job (started here if none runs) sends again under the same
+    Message-ID so a provider that de-duplicates can drop a copy; audit ``breach.notices_in_doubt_resolved``
+    with the decision, the count and the reason; re-sync the clocks (B-DS is met when everyone is told).
+    Returns how many notices were resolved."""
+    errors: dict[str, str] = {}
+    if decision not in IN_DOUBT_DECISIONS:
+        errors["decision"] = "Choose whether the provider's log shows the messages as delivered."
+    if not (reason or "").strip():
+        errors["reason"] = "Say what you checked (the provider's delivery log, a bounce report…)."
+    with transaction.atomic():
+        locked = Breach.objects.select_for_update().get(pk=breach.pk)
+        held = list(BreachAffected.objects.filter(breach=locked, notice_state=State.FAILED, notice_error="in_doubt")
+                    .values_list("id", "subject_id"))
+        if not held and not errors:
+            errors["__all__"] = "No notice of this breach is in doubt."
+        if errors:
+            raise BreachInputError(errors)
+        rows = [a for a, _ in held]
+        messages = OutboundMessage.objects.filter(pk__in=[message_id(locked.pk, s) for _, s in held])
+        if decision == "delivered":
+            messages.update(sent_at=now, last_error="")
+            BreachAffected.objects.filter(pk__in=rows).update(notice_state=State.SENT, notice_sent_at=now,
+                                                              notice_error="")
+        else:
+            messages.update(last_error="")
+            BreachAffected.objects.filter(pk__in=rows).update(notice_state=State.PENDING, notice_error="")
+        audit.record("breach.notices_in_doubt_resolved", actor=actor, now=now, object_type="breach",
+                     object_id=locked.pk, data={"decision": decision, "count": len(held), "reason": reason.strip()})
+        sync_deadlines(locked, now=now)
+        if decision == "resend":
+            start_subject_notices(locked, actor=actor, now=now)  # or the running job, which picks them up
+    return len(held)
+
+
 def notice_progress(breach: Breach) -> dict[str, int]:
     """Count of in-scope people per notice state (every state present, zeros included), plus ``no_address``
     and ``in_doubt`` among the failed ones: the board's progress bar and the §10.3 item 8 log."""

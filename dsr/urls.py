@@ -157,6 +157,8 @@ urlpatterns = [
     path("staff/breaches/<uuid:breach_id>/exception", breaches_staff.breach_exception, name="staff-breach-exception"),
     path("staff/breaches/<uuid:breach_id>/filings", breaches_staff.breach_filing, name="staff-breach-filing"),
     path("staff/breaches/<uuid:breach_id>/notices", breaches_staff.breach_notices, name="staff-breach-notices"),
+    path("staff/breaches/<uuid:breach_id>/notices/in-doubt", breaches_staff.breach_in_doubt,
+         name="staff-breach-in-doubt"),
     path("staff/breaches/<uuid:breach_id>/remedial", breaches_staff.breach_remedial, name="staff-breach-remedial"),
     path("staff/breaches/<uuid:breach_id>/close", breaches_staff.breach_close, name="staff-breach-close"),
     path("staff/breaches/<uuid:breach_id>/art33.pdf", breaches_staff.art33_pdf, name="staff-breach-art33"),

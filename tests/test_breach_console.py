@@ -509,3 +509,38 @@ def test_a_filing_without_an_upload_stores_the_generated_art_33_pdf_and_its_down
         "filing-follows": str(filing.pk), "filing-document": io.BytesIO(b"not a pdf")})
     assert response.status_code == 400 and "Attach the notification as a PDF." in response.content.decode()
     assert _state() == before
+
+
+# --- notices in doubt ------------------------------------------------------------------------------------------
+
+
+def test_notices_in_doubt_are_shown_and_only_an_approver_resolves_them_saying_what_was_checked(dpo, operator, frozen):
+    from dsr import breach_notices
+    from dsr.models import OutboundMessage
+    from tests import breach_kit
+
+    breach = breach_kit.breach()
+    row = breach_kit.affect(breach, 2, prefix="d")[0]
+    BreachAffected.objects.filter(pk=row.pk).update(notice_state="failed", notice_error="in_doubt",
+                                                    notice_channel=breach_notices.CHANNEL)
+    OutboundMessage.objects.create(id=breach_notices.message_id(breach.pk, row.subject_id),
+                                   template=breach_notices.TEMPLATE, to="d.0@example.com", subject_line="Notice",
+                                   body_text="Notice", created_at=NOW, last_error="in_doubt")
+    url = reverse("staff-breach-in-doubt", args=[breach.pk])
+    page = text_of(dpo.get(reverse("staff-breach", args=[breach.pk])))
+    assert "1 notice in doubt:" in page and "Check the provider's log" in page
+    assert "Resolve the notices in doubt" in page
+    assert "Resolve the notices in doubt" not in text_of(operator.get(reverse("staff-breach", args=[breach.pk])))
+
+    assert operator.post(url, {"in_doubt-decision": "delivered", "in_doubt-reason": "log"}).status_code == 403
+    refused = dpo.post(url, {"in_doubt-decision": "delivered", "in_doubt-reason": ""})
+    assert refused.status_code == 400 and "Say what you checked." in refused.content.decode()
+    assert BreachAffected.objects.get(pk=row.pk).notice_state == "failed"
+
+    done = dpo.post(url, {"in_doubt-decision": "delivered", "in_doubt-reason": "Provider log: accepted"})
+    assert done.status_code == 302
+    row.refresh_from_db()
+    assert (row.notice_state, row.notice_error) == ("sent", "")
+    event = Event.objects.get(kind="breach.notices_in_doubt_resolved")
+    assert event.data == {"decision": "delivered", "count": 1, "reason": "Provider log: accepted"}
+    assert "notice in doubt" not in text_of(dpo.get(reverse("staff-breach", args=[breach.pk])))

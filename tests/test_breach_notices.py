@@ -262,6 +262,73 @@ def test_without_a_ledger_an_in_doubt_notice_is_held_for_the_operator_not_sent_a
     assert notice_progress(b)["in_doubt"] == 1
 
 
+def _one_held_in_doubt(settings, monkeypatch, moment: str):
+    """Three people; the worker is killed around the second send with no ledger to ask: h.1 is held in doubt."""
+    settings.EMAIL_BACKEND = FAULTY
+    FaultyBackend.reset(**{moment: {2}})
+    monkeypatch.setattr(breach_notices, "ledger", lambda: None)
+    b = breach_kit.breach()
+    breach_kit.affect(b, 3, prefix="h")
+    run = start_subject_notices(b, actor="staff:alice", now=NOW)
+    with time_machine.travel(NOW, tick=False), pytest.raises(Killed):
+        steps.advance(run.pk)
+    Step.objects.filter(run=run).update(lease_expires_at=datetime(2000, 1, 1, tzinfo=UTC))
+    run_all(run)
+    assert notice_progress(b)["in_doubt"] == 1
+    return b, BreachAffected.objects.get(breach=b, subject__email="h.1@example.com")
+
+
+def test_the_operator_records_a_notice_in_doubt_as_delivered_and_nothing_is_sent_again(settings, monkeypatch):
+    b, held = _one_held_in_doubt(settings, monkeypatch, "kill_after")  # the provider did accept it
+    sent_before = len(mail.outbox)
+    later = NOW + timedelta(hours=2)
+    assert breach_notices.resolve_in_doubt(b, decision="delivered", reason="Provider log: accepted 09:00:03 UTC",
+                                           actor="staff:dana", now=later) == 1
+    held.refresh_from_db()
+    assert (held.notice_state, held.notice_error, held.notice_sent_at) == (State.SENT, "", later)
+    message = OutboundMessage.objects.get(pk=breach_notices.message_id(b.pk, held.subject_id))
+    assert message.sent_at == later and message.last_error == ""
+    assert len(mail.outbox) == sent_before and delivered_to()["h.1@example.com"] == 1
+    assert notice_progress(b)["in_doubt"] == 0 and notice_progress(b)["sent"] == 3
+    event = Event.objects.get(kind="breach.notices_in_doubt_resolved")
+    assert (event.actor, event.data["decision"], event.data["count"]) == ("staff:dana", "delivered", 1)
+    assert event.data["reason"] == "Provider log: accepted 09:00:03 UTC"
+
+
+def test_a_notice_in_doubt_the_provider_never_accepted_is_sent_again_once(settings, monkeypatch):
+    b, held = _one_held_in_doubt(settings, monkeypatch, "kill_before")  # killed before the provider saw it
+    assert delivered_to()["h.1@example.com"] == 0
+    assert breach_notices.resolve_in_doubt(b, decision="resend", reason="Not in the provider's log",
+                                           actor="staff:dana", now=NOW) == 1
+    run = breach_notices.active_run(b)  # a new sending job, started by the resolution
+    assert run is not None
+    run_all(run)
+    assert delivered_to() == Counter({f"h.{i}@example.com": 1 for i in range(3)})
+    held.refresh_from_db()
+    assert held.notice_state == State.SENT
+    again = [m for m in mail.outbox if m.to == ["h.1@example.com"]][0]
+    assert again.extra_headers["Message-ID"].startswith(f"<{breach_notices.message_id(b.pk, held.subject_id)}@")
+
+
+@pytest.mark.parametrize(("decision", "reason", "field"), [("maybe", "checked", "decision"),
+                                                            ("delivered", "  ", "reason")])
+def test_resolving_in_doubt_notices_needs_a_decision_and_what_was_checked(settings, monkeypatch, decision, reason,
+                                                                          field):
+    b, held = _one_held_in_doubt(settings, monkeypatch, "kill_after")
+    with pytest.raises(BreachInputError) as refused:
+        breach_notices.resolve_in_doubt(b, decision=decision, reason=reason, actor="staff:dana", now=NOW)
+    assert field in refused.value.errors
+    held.refresh_from_db()
+    assert (held.notice_state, held.notice_error) == (State.FAILED, "in_doubt")
+    assert not Event.objects.filter(kind="breach.notices_in_doubt_resolved").exists()
+
+
+def test_with_nothing_in_doubt_there_is_nothing_to_resolve():
+    b = breach_kit.breach()
+    with pytest.raises(BreachInputError, match="No notice of this breach is in doubt"):
+        breach_notices.resolve_in_doubt(b, decision="delivered", reason="x", actor="staff:dana", now=NOW)
+
+
 def test_people_without_an_address_are_failed_no_address_and_counted_for_a_public_notice():
     b = breach_kit.breach()
     breach_kit.affect(b, 2, prefix="with")

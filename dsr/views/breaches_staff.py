@@ -34,6 +34,7 @@ from dsr.breach_forms import (
     ConfirmForm,
     ExceptionForm,
     FilingForm,
+    InDoubtForm,
     RemedialForm,
     RiskForm,
 )
@@ -41,7 +42,7 @@ from dsr.models import Breach, BreachFiling, BreachState, FilingPhase, RiskLevel
 from dsr.roles import Action, can
 from dsr.views.staff import staff_view
 
-FORM_NAMES = ("facts", "risk", "exception", "filing", "remedial", "notices", "close")
+FORM_NAMES = ("facts", "risk", "exception", "filing", "remedial", "notices", "in_doubt", "close")
 
 
 def _verbs() -> Any:
@@ -116,6 +117,7 @@ def _capabilities(user: User, breach: Breach) -> dict[str, bool]:
         "risk": approve and is_open, "exception": approve and is_open, "filing": approve and is_open,
         "notices": approve and is_open and breach.risk_level == RiskLevel.HIGH and not breach.exception_34_3,
         "close": approve and is_open,
+        "in_doubt": approve and is_open,
     }
 
 
@@ -162,6 +164,7 @@ def _page_context(request: HttpRequest, breach: Breach, now: datetime,
         "filing": FilingForm(breach=breach),
         "remedial": RemedialForm(),
         "notices": ConfirmForm(prefix="notices", label="Send the Art. 34 notice to every affected person in scope"),
+        "in_doubt": InDoubtForm(),
         "close": ConfirmForm(prefix="close", label="Close the breach: the register entry is complete"),
     }
     forms_.update(bound or {})
@@ -353,6 +356,23 @@ def breach_notices(request: HttpRequest, breach_id: uuid.UUID) -> HttpResponse:
         breach_notices.start_subject_notices(breach, actor=_actor(request), now=now)
 
     return _act(request, breach, "notices", form, verb, "notices to the affected people are being sent.")
+
+
+@require_POST
+@staff_view(Action.APPROVE)
+def breach_in_doubt(request: HttpRequest, breach_id: uuid.UUID) -> HttpResponse:
+    breach = _breach(breach_id)
+    if (closed := _open_or_refuse(request, breach)) is not None:
+        return closed
+    form = InDoubtForm(request.POST)
+
+    def verb(now: datetime) -> None:
+        from dsr import breach_notices
+
+        breach_notices.resolve_in_doubt(breach, decision=form.cleaned_data["decision"],
+                                        reason=form.cleaned_data["reason"], actor=_actor(request), now=now)
+
+    return _act(request, breach, "in_doubt", form, verb, "the notices in doubt are resolved.")
 
 
 @require_POST
