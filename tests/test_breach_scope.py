@@ -339,7 +339,7 @@ def test_every_holding_carries_its_items_facts_through_store_purge_and_erasure(w
     assert compute_scope(_breach()).items == 7  # gina's photo is gone from the vault, and from the scope
 
 
-def test_migration_0023_fills_the_copies_from_the_items(world):
+def test_migration_0024_fills_the_copies_from_the_items_in_batches_and_can_run_again(world, monkeypatch):
     import importlib
 
     from django.apps import apps
@@ -350,16 +350,16 @@ def test_migration_0023_fills_the_copies_from_the_items(world):
     Holding.objects.update(item_category="", item_purpose="", item_in_blob=False, item_created_at=None,
                            item_purged_at=None)
     assert compute_scope(_breach()).subjects == 0  # the scope reads the copies only
-    fill = importlib.import_module("dsr.migrations.0023_holding_scope_copies").fill
-
+    migration = importlib.import_module("dsr.migrations.0024_holding_scope_fill")
+    monkeypatch.setattr(migration, "BATCH", 3)  # several batches, with gaps in the ids between them
 
     class Editor:  # what fill uses of a schema editor (SQLite's refuses to open inside the test's transaction)
-        quote_name = staticmethod(connection.ops.quote_name)
+        pass
 
-        def execute(self, sql, params=()):
-            with connection.cursor() as cur:
-                cur.execute(sql, params)
-
-    fill(apps, Editor())
+    editor = Editor()
+    editor.connection = connection
+    migration.fill(apps, editor)
     _copies_agree_with_items()
     assert compute_scope(_breach()).subjects == 5
+    migration.fill(apps, editor)  # a second run finds nothing left to fill and changes nothing
+    _copies_agree_with_items()
