@@ -153,14 +153,18 @@ def seed(conn: psycopg.Connection, n_subjects: int, n_items: int, chunk: int) ->
                    CASE WHEN purged IS NULL THEN '\\x00'::bytea END
             FROM src
         """)
-        # Each holding carries its item's facts (models.Holding item_*), as vault.store_item writes them.
+        # Each holding carries its item's facts and its person's residence (models.Holding item_*,
+        # subject_residence), as vault.store_item writes them.
         conn.execute("""
             INSERT INTO dsr_holding (item_id, subject_id, role, item_category, item_purpose, item_in_blob,
-                                     item_created_at, item_purged_at)
-            SELECT id, md5('subj' || owner)::uuid, 'owner', category, purpose, in_blob, created, purged FROM src
-            UNION ALL
-            SELECT id, md5('subj' || other)::uuid, 'depicted', category, purpose, in_blob, created, purged
-            FROM src WHERE two AND other <> owner
+                                     item_created_at, item_purged_at, subject_residence)
+            SELECT x.id, x.sid, x.role, x.category, x.purpose, x.in_blob, x.created, x.purged, s.residence
+            FROM (SELECT id, md5('subj' || owner)::uuid AS sid, 'owner' AS role, category, purpose, in_blob, created,
+                         purged FROM src
+                  UNION ALL
+                  SELECT id, md5('subj' || other)::uuid, 'depicted', category, purpose, in_blob, created, purged
+                  FROM src WHERE two AND other <> owner) x
+            JOIN dsr_subject s ON s.id = x.sid
         """)
         conn.execute("DROP TABLE src")
         done = stop

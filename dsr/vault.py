@@ -174,6 +174,7 @@ def set_residence(subject: Subject, code: str, *, actor: str, now: datetime) -> 
         changed = Subject.objects.filter(pk=subject.pk).exclude(residence=code).update(residence=code)
         subject.residence = code
         if changed:
+            Holding.objects.filter(subject_id=subject.pk).update(subject_residence=code)  # breach scoping's copy
             audit.record("subject.residence_set", actor=actor, now=now, object_type="subject", object_id=subject.pk,
                          subject_ref=subject.reference, data={"field": "residence"})
     return bool(changed)
@@ -355,9 +356,13 @@ def store_item(new: NewItem, *, actor: str, now: datetime) -> DataItem:
         with transaction.atomic():
             _require_writable(subject_ids, [p.pk for p in new.derived_from])
             item.save(force_insert=True)
+            # Read under the share lock _require_writable took, so a concurrent set_residence waits for us and
+            # then updates this holding too.
+            residences = dict(Subject.objects.filter(pk__in=subject_ids).values_list("pk", "residence"))
             Holding.objects.bulk_create([
                 Holding(item=item, subject=s, role=role, item_category=item.category, item_purpose=item.purpose,
-                        item_in_blob=bool(item.blob_name), item_created_at=item.created_at)
+                        item_in_blob=bool(item.blob_name), item_created_at=item.created_at,
+                        subject_residence=residences.get(s.pk, ""))
                 for s, role in holders
             ])
             if new.derived_from:

@@ -318,11 +318,12 @@ def test_a_failed_scope_writes_nothing(world, monkeypatch):
 def _copies_agree_with_items() -> None:
     from dsr.models import Holding
 
-    for h in Holding.objects.select_related("item"):
+    for h in Holding.objects.select_related("item", "subject"):
         i = h.item
         assert (h.item_category, h.item_purpose, h.item_created_at, h.item_purged_at) == (
             i.category, i.purpose, i.created_at, i.purged_at), h
         assert h.item_in_blob == (i.size > 64 * 1024 or i.category not in vault.INLINE_CATEGORIES), h
+        assert h.subject_residence == h.subject.residence, h
 
 
 def test_every_holding_carries_its_items_facts_through_store_purge_and_erasure(world):
@@ -348,7 +349,7 @@ def test_migration_0024_fills_the_copies_from_the_items_in_batches_and_can_run_a
     from dsr.models import Holding
 
     Holding.objects.update(item_category="", item_purpose="", item_in_blob=False, item_created_at=None,
-                           item_purged_at=None)
+                           item_purged_at=None, subject_residence="")
     assert compute_scope(_breach()).subjects == 0  # the scope reads the copies only
     migration = importlib.import_module("dsr.migrations.0024_holding_scope_fill")
     monkeypatch.setattr(migration, "BATCH", 3)  # several batches, with gaps in the ids between them
@@ -363,3 +364,13 @@ def test_migration_0024_fills_the_copies_from_the_items_in_batches_and_can_run_a
     assert compute_scope(_breach()).subjects == 5
     migration.fill(apps, editor)  # a second run finds nothing left to fill and changes nothing
     _copies_agree_with_items()
+
+
+def test_a_changed_residence_moves_the_person_to_their_new_jurisdiction_in_the_next_scope(world):
+    breach = _breach()
+    assert compute_scope(breach).counts["jurisdictions"] == {"DE": 2, "FR": 1, "US-CA": 1, "unknown": 1}
+    assert vault.set_residence(world.people["gina"], "BR", actor="api:platform", now=NOW)
+    _copies_agree_with_items()
+    assert compute_scope(breach).counts["jurisdictions"] == {"BR": 1, "DE": 2, "FR": 1, "US-CA": 1}
+    store_scope(breach, actor="staff:lead", now=NOW)
+    assert BreachAffected.objects.get(breach=breach, subject=world.people["gina"]).jurisdiction == "BR"

@@ -1,5 +1,5 @@
 """Breach scoping reads holdings only (dsr/breach_scope.py): each holding gets copies of its item's category,
-purpose, storage, creation and purge. This migration only adds the columns (no table rewrite, a moment's lock) and
+purpose, storage, creation and purge, and its person's residence. This migration only adds the columns (no table rewrite, a moment's lock) and
 drops the item-side scoping indexes of 0019; 0024 fills the copies in small batches and builds the new indexes
 without blocking writers."""
 
@@ -40,6 +40,11 @@ class Migration(migrations.Migration):
             model_name='holding',
             name='item_purged_at',
             field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='holding',
+            name='subject_residence',
+            field=models.CharField(blank=True, default='', max_length=8),
         ),
         migrations.AddField(
             model_name='holding',

@@ -1,4 +1,4 @@
-"""Fill the item copies 0023 added to every holding, then build the two partial indexes breach scoping reads
+"""Fill the item copies (and the person's residence) 0023 added to every holding, then build the two partial indexes breach scoping reads
 (dsr/breach_scope.py), without holding up the vault on a large installation:
 
 * the fill runs in batches of ``BATCH`` holdings by id, each its own short transaction (row locks on that batch
@@ -22,16 +22,18 @@ INLINE_LIMIT = 64 * 1024
 def fill(apps, schema_editor) -> None:
     Holding = apps.get_model("dsr", "Holding")
     DataItem = apps.get_model("dsr", "DataItem")
+    Subject = apps.get_model("dsr", "Subject")
     connection = schema_editor.connection
     q = connection.ops.quote_name
-    h, i = q(Holding._meta.db_table), q(DataItem._meta.db_table)
+    h, i, s = q(Holding._meta.db_table), q(DataItem._meta.db_table), q(Subject._meta.db_table)
     inline = ", ".join("%s" for _ in INLINE_CATEGORIES)
     sql = f"""UPDATE {h} SET item_category = i.category, item_purpose = i.purpose,
                   item_in_blob = (i.blob_name <> '' OR (i.purged_at IS NOT NULL AND i.stored_size > 0
                                   AND NOT (i.category IN ({inline}) AND i.size <= %s))),
-                  item_created_at = i.created_at, item_purged_at = i.purged_at
-              FROM {i} i
-              WHERE i.id = {h}.item_id AND {h}.id >= %s AND {h}.id < %s AND {h}.item_created_at IS NULL"""
+                  item_created_at = i.created_at, item_purged_at = i.purged_at, subject_residence = s.residence
+              FROM {i} i, {s} s
+              WHERE i.id = {h}.item_id AND s.id = {h}.subject_id
+                AND {h}.id >= %s AND {h}.id < %s AND {h}.item_created_at IS NULL"""
     with connection.cursor() as cur:
         cur.execute(f"SELECT MIN(id), MAX(id) FROM {h} WHERE item_created_at IS NULL")
         low, high = cur.fetchone()
@@ -77,10 +79,10 @@ class Migration(migrations.Migration):
         migrations.RunPython(fill, migrations.RunPython.noop, elidable=True),
         AddIndexOnline(
             model_name='holding',
-            index=models.Index(condition=models.Q(('item_purged_at__isnull', True)), fields=['item_category', 'item_created_at'], include=('subject', 'item', 'item_purpose', 'item_in_blob'), name='holding_scope_live'),
+            index=models.Index(condition=models.Q(('item_purged_at__isnull', True)), fields=['item_category', 'item_created_at'], include=('subject', 'item', 'item_purpose', 'item_in_blob', 'subject_residence'), name='holding_scope_live'),
         ),
         AddIndexOnline(
             model_name='holding',
-            index=models.Index(condition=models.Q(('item_purged_at__isnull', False)), fields=['item_category', 'item_purged_at', 'item_created_at'], include=('subject', 'item', 'item_purpose', 'item_in_blob'), name='holding_scope_purged'),
+            index=models.Index(condition=models.Q(('item_purged_at__isnull', False)), fields=['item_category', 'item_purged_at', 'item_created_at'], include=('subject', 'item', 'item_purpose', 'item_in_blob', 'subject_residence'), name='holding_scope_purged'),
         ),
     ]

@@ -66,6 +66,7 @@ class Subject(models.Model):
                 fields=["account_id"], condition=Q(account_id__isnull=False), name="subject_account_unique"
             ),
         ]
+        # (Breach scoping now reads the residence copied onto holdings; this index is kept for lookups by residence.)
         # Breach scoping counts affected people per residence: probing (id, residence) index-only avoids a
         # table page per person (dsr/breach_scope.py).
         indexes = [models.Index(fields=["id", "residence"], name="subject_residence_scope")]
@@ -190,6 +191,10 @@ class Holding(models.Model):
     item_in_blob = models.BooleanField(default=False, help_text="The content was sealed into blob storage.")
     item_created_at = models.DateTimeField(null=True, blank=True)
     item_purged_at = models.DateTimeField(null=True, blank=True)
+    # And the person's residence (Subject.residence), so people per jurisdiction are counted from the same index
+    # range rather than by a probe per person into the subjects: written by vault.store_item and, when it
+    # changes, by vault.set_residence.
+    subject_residence = models.CharField(max_length=8, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "subject"], name="holding_unique")]
@@ -198,10 +203,10 @@ class Holding(models.Model):
             # Breach scoping: items still held, by category and creation; purged items, by category, purge and
             # creation. The other columns a scope reads are INCLUDEd (PostgreSQL), so no table page is visited.
             models.Index(fields=["item_category", "item_created_at"], name="holding_scope_live",
-                         include=["subject", "item", "item_purpose", "item_in_blob"],
+                         include=["subject", "item", "item_purpose", "item_in_blob", "subject_residence"],
                          condition=Q(item_purged_at__isnull=True)),
             models.Index(fields=["item_category", "item_purged_at", "item_created_at"], name="holding_scope_purged",
-                         include=["subject", "item", "item_purpose", "item_in_blob"],
+                         include=["subject", "item", "item_purpose", "item_in_blob", "subject_residence"],
                          condition=Q(item_purged_at__isnull=False)),
         ]
 
