@@ -154,11 +154,12 @@ def seed(conn: psycopg.Connection, n_subjects: int, n_items: int, chunk: int) ->
             FROM src
         """)
         # Each holding carries its item's facts and its person's residence (models.Holding item_*,
-        # subject_residence), as vault.store_item writes them.
+        # subject_residence; the owner is the item's first holder), as vault.store_item writes them.
         conn.execute("""
             INSERT INTO dsr_holding (item_id, subject_id, role, item_category, item_purpose, item_in_blob,
-                                     item_created_at, item_purged_at, subject_residence)
-            SELECT x.id, x.sid, x.role, x.category, x.purpose, x.in_blob, x.created, x.purged, s.residence
+                                     item_created_at, item_purged_at, subject_residence, item_first)
+            SELECT x.id, x.sid, x.role, x.category, x.purpose, x.in_blob, x.created, x.purged, s.residence,
+                   x.role = 'owner'
             FROM (SELECT id, md5('subj' || owner)::uuid AS sid, 'owner' AS role, category, purpose, in_blob, created,
                          purged FROM src
                   UNION ALL

@@ -362,8 +362,8 @@ def store_item(new: NewItem, *, actor: str, now: datetime) -> DataItem:
             Holding.objects.bulk_create([
                 Holding(item=item, subject=s, role=role, item_category=item.category, item_purpose=item.purpose,
                         item_in_blob=bool(item.blob_name), item_created_at=item.created_at,
-                        subject_residence=residences.get(s.pk, ""))
-                for s, role in holders
+                        subject_residence=residences.get(s.pk, ""), item_first=n == 0)
+                for n, (s, role) in enumerate(holders)
             ])
             if new.derived_from:
                 Derivation.objects.bulk_create(

@@ -324,6 +324,9 @@ def _copies_agree_with_items() -> None:
             i.category, i.purpose, i.created_at, i.purged_at), h
         assert h.item_in_blob == (i.size > 64 * 1024 or i.category not in vault.INLINE_CATEGORIES), h
         assert h.subject_residence == h.subject.residence, h
+    firsts = Holding.objects.filter(item_first=True)
+    assert sorted(firsts.values_list("item_id", flat=True)) == sorted(set(Holding.objects.values_list("item_id",
+                                                                                                      flat=True)))
 
 
 def test_every_holding_carries_its_items_facts_through_store_purge_and_erasure(world):
@@ -349,7 +352,7 @@ def test_migration_0024_fills_the_copies_from_the_items_in_batches_and_can_run_a
     from dsr.models import Holding
 
     Holding.objects.update(item_category="", item_purpose="", item_in_blob=False, item_created_at=None,
-                           item_purged_at=None, subject_residence="")
+                           item_purged_at=None, subject_residence="", item_first=False)
     assert compute_scope(_breach()).subjects == 0  # the scope reads the copies only
     migration = importlib.import_module("dsr.migrations.0024_holding_scope_fill")
     monkeypatch.setattr(migration, "BATCH", 3)  # several batches, with gaps in the ids between them
@@ -374,3 +377,10 @@ def test_a_changed_residence_moves_the_person_to_their_new_jurisdiction_in_the_n
     assert compute_scope(breach).counts["jurisdictions"] == {"BR": 1, "DE": 2, "FR": 1, "US-CA": 1}
     store_scope(breach, actor="staff:lead", now=NOW)
     assert BreachAffected.objects.get(breach=breach, subject=world.people["gina"]).jurisdiction == "BR"
+
+
+def test_one_category_counts_a_two_person_video_once_as_an_item_and_both_people(world):
+    result = compute_scope(_breach(categories=["generated_video"]))
+    assert (result.subjects, result.items) == (2, 1)
+    assert result.counts == {"categories": {"generated_video": {"subjects": 2, "items": 1}},
+                             "jurisdictions": {"DE": 1, "FR": 1}}

@@ -43,6 +43,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='holding',
+            name='item_first',
+            field=models.BooleanField(default=False),
+        ),
+        migrations.AddField(
+            model_name='holding',
             name='subject_residence',
             field=models.CharField(blank=True, default='', max_length=8),
         ),

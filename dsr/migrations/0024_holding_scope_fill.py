@@ -30,7 +30,9 @@ def fill(apps, schema_editor) -> None:
     sql = f"""UPDATE {h} SET item_category = i.category, item_purpose = i.purpose,
                   item_in_blob = (i.blob_name <> '' OR (i.purged_at IS NOT NULL AND i.stored_size > 0
                                   AND NOT (i.category IN ({inline}) AND i.size <= %s))),
-                  item_created_at = i.created_at, item_purged_at = i.purged_at, subject_residence = s.residence
+                  item_created_at = i.created_at, item_purged_at = i.purged_at, subject_residence = s.residence,
+                  item_first = NOT EXISTS (SELECT 1 FROM {h} other
+                                           WHERE other.item_id = {h}.item_id AND other.id < {h}.id)
               FROM {i} i, {s} s
               WHERE i.id = {h}.item_id AND s.id = {h}.subject_id
                 AND {h}.id >= %s AND {h}.id < %s AND {h}.item_created_at IS NULL"""
@@ -79,10 +81,10 @@ class Migration(migrations.Migration):
         migrations.RunPython(fill, migrations.RunPython.noop, elidable=True),
         AddIndexOnline(
             model_name='holding',
-            index=models.Index(condition=models.Q(('item_purged_at__isnull', True)), fields=['item_category', 'item_created_at'], include=('subject', 'item', 'item_purpose', 'item_in_blob', 'subject_residence'), name='holding_scope_live'),
+            index=models.Index(condition=models.Q(('item_purged_at__isnull', True)), fields=['item_category', 'item_created_at'], include=('subject', 'item', 'item_purpose', 'item_in_blob', 'subject_residence', 'item_first'), name='holding_scope_live'),
         ),
         AddIndexOnline(
             model_name='holding',
-            index=models.Index(condition=models.Q(('item_purged_at__isnull', False)), fields=['item_category', 'item_purged_at', 'item_created_at'], include=('subject', 'item', 'item_purpose', 'item_in_blob', 'subject_residence'), name='holding_scope_purged'),
+            index=models.Index(condition=models.Q(('item_purged_at__isnull', False)), fields=['item_category', 'item_purged_at', 'item_created_at'], include=('subject', 'item', 'item_purpose', 'item_in_blob', 'subject_residence', 'item_first'), name='holding_scope_purged'),
         ),
     ]

@@ -195,6 +195,10 @@ class Holding(models.Model):
     # range rather than by a probe per person into the subjects: written by vault.store_item and, when it
     # changes, by vault.set_residence.
     subject_residence = models.CharField(max_length=8, blank=True, default="")
+    # True on exactly one holding of each item (its first holder when sealed): every holding of an item carries
+    # the same item facts, so an item in a scope has all its holdings there, and counting these counts items
+    # without a DISTINCT. Holdings of an item are only ever deleted together (cascade.erase_item_rows).
+    item_first = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "subject"], name="holding_unique")]
@@ -203,10 +207,10 @@ class Holding(models.Model):
             # Breach scoping: items still held, by category and creation; purged items, by category, purge and
             # creation. The other columns a scope reads are INCLUDEd (PostgreSQL), so no table page is visited.
             models.Index(fields=["item_category", "item_created_at"], name="holding_scope_live",
-                         include=["subject", "item", "item_purpose", "item_in_blob", "subject_residence"],
+                         include=["subject", "item", "item_purpose", "item_in_blob", "subject_residence", "item_first"],
                          condition=Q(item_purged_at__isnull=True)),
             models.Index(fields=["item_category", "item_purged_at", "item_created_at"], name="holding_scope_purged",
-                         include=["subject", "item", "item_purpose", "item_in_blob", "subject_residence"],
+                         include=["subject", "item", "item_purpose", "item_in_blob", "subject_residence", "item_first"],
                          condition=Q(item_purged_at__isnull=False)),
         ]
 
