@@ -17,7 +17,7 @@ Where an item sits (``SYSTEMS``), true to how dsr stores data (dsr/vault.py, dsr
 Scoping reads the holdings only: each holding carries its item's category, purpose, storage, creation and
 purge (models.Holding ``item_*``), so an incident's holdings are one range of one index. Where the content was
 stored is recorded when it is sealed (purging blanks ``blob_name``, so it could not be read back afterwards);
-for items stored before that copy existed, migration 0023 applied the vault's rule (an inline category and at
+for items stored before that copy existed, migration 0024 applied the vault's rule (an inline category and at
 most ``INLINE_LIMIT`` bytes of plaintext → the database, otherwise a blob).
 
 The window is inclusive: an item counts when it was created at or before ``occurred_until`` and not purged
@@ -38,7 +38,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from dsr import audit, breach_clocks
-from dsr.models import Breach, BreachAffected, BreachType, DataItem, Holding, ProcessingActivity, Recipient
+from dsr.models import Breach, BreachAffected, BreachType, Holding, ProcessingActivity, Recipient
 from dsr.models.register import DataCategory
 
 FIXED_SYSTEMS: dict[str, str] = {
@@ -133,7 +133,7 @@ def _system_q(name: str) -> Q | None:
         return Q()  # every item row, with its sealed metadata, lives there
     if name == "blob_storage":
         # Recorded when the content was sealed, so a purged item (blob name blanked) still counts: see
-        # migration 0023 for items stored before the copy existed.
+        # migration 0024 for items stored before the copy existed.
         return Q(item_in_blob=True)
     ids = _processor_ids([name])
     if not ids:
@@ -165,21 +165,6 @@ def _selected(breach: Breach) -> QuerySet[Holding] | None:
     if breach.occurred_until is not None:
         qs = qs.filter(item_created_at__lte=breach.occurred_until)
     return qs
-
-
-def holdings_in_scope(breach: Breach) -> QuerySet[Holding]:
-    """The affected (item, person) pairs as a lazy queryset (never evaluated here)."""
-    qs = _selected(breach)
-    if qs is None:
-        return Holding.objects.none()
-    if breach.occurred_from is not None:
-        qs = qs.filter(Q(item_purged_at__isnull=True) | Q(item_purged_at__gte=breach.occurred_from))
-    return qs
-
-
-def items_in_scope(breach: Breach) -> QuerySet[DataItem]:
-    """The affected items as a lazy queryset: categories × systems × window."""
-    return DataItem.objects.filter(pk__in=holdings_in_scope(breach).values("item_id"))
 
 
 def _pairs_sql(breach: Breach) -> tuple[str, list[Any]] | None:

@@ -246,18 +246,8 @@ def test_a_worker_killed_around_a_send_leaves_it_in_doubt_and_the_ledger_settles
 
 
 def test_without_a_ledger_an_in_doubt_notice_is_held_for_the_operator_not_sent_again(settings, monkeypatch):
-    settings.EMAIL_BACKEND = FAULTY
-    FaultyBackend.reset(kill_after={2})
-    monkeypatch.setattr(breach_notices, "ledger", lambda: None)
-    b = breach_kit.breach()
-    breach_kit.affect(b, 3, prefix="h")
-    run = start_subject_notices(b, actor="staff:alice", now=NOW)
-    with time_machine.travel(NOW, tick=False), pytest.raises(Killed):
-        steps.advance(run.pk)
-    Step.objects.filter(run=run).update(lease_expires_at=datetime(2000, 1, 1, tzinfo=UTC))
-    run_all(run)
+    b, held = _one_held_in_doubt(settings, monkeypatch, "kill_after")
     assert delivered_to() == Counter({f"h.{i}@example.com": 1 for i in range(3)})
-    held = BreachAffected.objects.get(breach=b, subject__email="h.1@example.com")
     assert (held.notice_state, held.notice_error) == (State.FAILED, "in_doubt")
     assert notice_progress(b)["in_doubt"] == 1
 

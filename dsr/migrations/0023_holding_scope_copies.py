@@ -1,7 +1,7 @@
 """Breach scoping reads holdings only (dsr/breach_scope.py): each holding gets copies of its item's category,
-purpose, storage, creation and purge, and its person's residence. This migration only adds the columns (no table rewrite, a moment's lock) and
-drops the item-side scoping indexes of 0019; 0024 fills the copies in small batches and builds the new indexes
-without blocking writers."""
+purpose, storage, creation and purge, its person's residence and whether it is the item's first holder. This
+migration only adds the columns (no table rewrite, a moment's lock) and drops the item-side scoping indexes of
+0019; 0024 fills the copies in small batches and builds the new indexes without blocking writers."""
 
 from django.db import migrations, models
 

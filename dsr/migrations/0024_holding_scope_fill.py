@@ -1,5 +1,6 @@
-"""Fill the item copies (and the person's residence) 0023 added to every holding, then build the two partial indexes breach scoping reads
-(dsr/breach_scope.py), without holding up the vault on a large installation:
+"""Fill the copies 0023 added to every holding (item facts, the person's residence, the item's first holder), then
+build the two partial indexes breach scoping reads (dsr/breach_scope.py), without holding up the vault on a large
+installation:
 
 * the fill runs in batches of ``BATCH`` holdings by id, each its own short transaction (row locks on that batch
   only), and skips rows that already carry their copies (``item_created_at`` set: written by the new code since, or
