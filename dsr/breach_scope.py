@@ -211,28 +211,33 @@ def _count(breach: Breach) -> tuple[int, int, dict[str, Any]]:
     if pairs is None:
         return 0, 0, counts
     sql, params = pairs
-    # One statement; only the aggregates (a few dozen rows) come back. The holdings are grouped once, by person,
-    # residence and category (``per``, materialised by PostgreSQL as it is read several times): a row of ``per``
-    # is one person in one category, and items are counted by their first holder (Holding.item_first), so no
-    # DISTINCT over items is needed. A person's jurisdiction is the residence their holdings carry: no probe into
-    # the subjects. With one category ``per`` already has one row per person; with several, people are grouped
-    # once more. Each grouping of ~100 k people costs ~1 µs per person on the bench machine (bench/breach.py).
-    single = len(set(breach.categories or [])) == 1
-    people = "per" if single else "(SELECT subject_id, MIN(residence) AS residence FROM per GROUP BY subject_id) pp"
+    # One statement; only the aggregates (a few dozen rows) come back. The holdings are grouped once per person
+    # (and per category when several are named): items are counted by their first holder (Holding.item_first),
+    # so no DISTINCT over items is needed, and a person's jurisdiction is the residence their holdings carry
+    # (vault.set_residence rewrites them all under the subject's lock): no probe into the subjects. Totals are
+    # sums of the small result, so the grouped rows are read once and never materialised. With one category,
+    # the grouping key is the person alone. The grouping is what costs (~1 µs per person, bench/breach.py).
     where = f"COALESCE(NULLIF(residence, ''), '{UNKNOWN_JURISDICTION}')"
-    query = f"""
-        WITH {_PAIRS.format(sql=sql)},
-        per AS (SELECT subject_id, residence, category, SUM(CASE WHEN is_first THEN 1 ELSE 0 END) AS items
-                FROM pairs GROUP BY subject_id, residence, category)
-        SELECT 'c', category, COUNT(*) FROM per GROUP BY category
-        UNION ALL
-        SELECT 'i', category, SUM(items) FROM per GROUP BY category
-        UNION ALL
-        SELECT 'j', {where}, COUNT(*) FROM {people} GROUP BY {where}
-        UNION ALL
-        SELECT 't', '', COUNT(*) FROM {people}
-    """  # noqa: S608 - table names from model meta, values parametrised
-    subjects = items_total = 0
+    first = "SUM(CASE WHEN is_first THEN 1 ELSE 0 END)"
+    if len(set(breach.categories or [])) == 1:
+        query = f"""
+            WITH {_PAIRS.format(sql=sql)},
+            per AS (SELECT MIN(category) AS category, MIN(residence) AS residence, {first} AS items
+                    FROM pairs GROUP BY subject_id)
+            SELECT category, {where}, COUNT(*), SUM(items) FROM per GROUP BY category, {where}
+        """  # noqa: S608 - table names from model meta, values parametrised
+    else:
+        # A person in two categories counts once in each and once in their jurisdiction: the (person,
+        # category) groups, counted per category, then grouped once more by person.
+        query = f"""
+            WITH {_PAIRS.format(sql=sql)},
+            per AS (SELECT subject_id, category, MIN(residence) AS residence, {first} AS items
+                    FROM pairs GROUP BY subject_id, category),
+            people AS (SELECT MIN(residence) AS residence FROM per GROUP BY subject_id)
+            SELECT category, NULL, COUNT(*), SUM(items) FROM per GROUP BY category
+            UNION ALL
+            SELECT NULL, {where}, COUNT(*), 0 FROM people GROUP BY {where}
+        """  # noqa: S608
     # A transaction of its own on PostgreSQL so the SET LOCALs hold (a savepoint inside a caller's).
     with transaction.atomic() if connection.vendor == "postgresql" else contextlib.nullcontext(), \
             connection.cursor() as cur:
@@ -240,20 +245,17 @@ def _count(breach: Breach) -> tuple[int, int, dict[str, Any]]:
         cur.execute(query, params)
         rows = cur.fetchall()
     cats: dict[str, dict[str, int]] = {}
-    for kind, key, n in rows:
-        n = int(n)
-        if kind == "c":
-            cats.setdefault(key, {"subjects": 0, "items": 0})["subjects"] = n
-        elif kind == "i":
-            cats.setdefault(key, {"subjects": 0, "items": 0})["items"] = n
-            items_total += n
-        elif kind == "j":
-            counts["jurisdictions"][key] = n
-        else:
-            subjects = n
+    places: dict[str, int] = {}
+    for category, place, people, items in rows:
+        if category is not None:
+            c = cats.setdefault(category, {"subjects": 0, "items": 0})
+            c["subjects"] += int(people)
+            c["items"] += int(items or 0)
+        if place is not None:
+            places[place] = places.get(place, 0) + int(people)
     counts["categories"] = {k: cats[k] for k in sorted(cats)}
-    counts["jurisdictions"] = dict(sorted(counts["jurisdictions"].items()))
-    return subjects, items_total, counts
+    counts["jurisdictions"] = dict(sorted(places.items()))
+    return sum(places.values()), sum(c["items"] for c in cats.values()), counts
 
 
 def _words(categories: list[str]) -> str:
