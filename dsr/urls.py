@@ -8,6 +8,7 @@ from dsr.views import (
     api_exports,
     api_takedowns,
     apidocs,
+    assets,
     breaches_staff,
     erasure_console,
     hooks,
@@ -147,6 +148,7 @@ urlpatterns = [
     path("staff/reports/takedowns/", takedowns_staff.metrics_page, name="staff-reports-takedowns"),
     # breach desk console (issue 12 §6): the board, the breach page, its decisions and documents
     path("staff/breaches/", breaches_staff.breach_list, name="staff-breaches"),
+    path("staff/countdown.js", assets.countdown_js, name="staff-countdown-js"),
     path("staff/breaches/new", breaches_staff.breach_new, name="staff-breach-new"),
     path("staff/breaches/register.csv", breaches_staff.register_csv, name="staff-breach-register-csv"),
     path("staff/breaches/register.pdf", breaches_staff.register_pdf, name="staff-breach-register-pdf"),

@@ -82,7 +82,8 @@ def breach_list(request: HttpRequest) -> HttpResponse:
     open_rows, closed_rows = breach_console.board_rows(now, zone=zone)
     return render(request, "staff/breaches.html", {
         "open_rows": open_rows, "closed_rows": closed_rows, "zone": zone, "now": now,
-        "now_local": breach_console.shown(now, zone), "can_open": can(request.user, Action.WORK)})
+        "now_local": breach_console.shown(now, zone), "can_open": can(request.user, Action.WORK),
+        "at_risk_seconds": int(breach_console.AT_RISK.total_seconds())})
 
 
 @staff_view(Action.WORK)
@@ -184,6 +185,7 @@ def _page_context(request: HttpRequest, breach: Breach, now: datetime,
         actions.append({**a, "at": at, "by_label": names.get(a.get("by", ""), a.get("by", ""))})
     return {
         "breach": breach, "now": now, "now_local": breach_console.shown(now, zone), "zone": zone,
+        "at_risk_seconds": int(breach_console.AT_RISK.total_seconds()),
         "countdowns": [breach_console.countdown(d, now, zone) for d in deadlines],
         "governing": breach_console.countdown(governing, now, zone),
         "register": breach_console.register_entry(breach),

@@ -146,3 +146,64 @@ def test_the_dpo_opens_a_breach_sees_the_72_hour_countdown_decides_high_risk_sco
                           check=True).stdout
     assert breach.reference in text
     assert Event.objects.filter(kind="breach.document_downloaded", object_id=str(breach.pk)).count() == 1
+
+
+def test_the_countdowns_keep_running_on_an_open_page_by_the_servers_clock_and_turn_amber_then_red(
+        live_server, page, settings):
+    """The page is not reloaded: the browser's clock is moved on (Playwright's clock), the text and the urgency
+    follow; the browser's clock starts five hours wrong, and the deadline does not move with it."""
+    from tests.breach_board_kit import make_breach
+
+    settings.DSR_OPERATOR_TIME_ZONE = "Europe/Berlin"
+    now = timezone.now()
+    from tests.breach_board_kit import B_SA_BASIS
+
+    aware = now - timedelta(hours=47, minutes=30)
+    breach = make_breach(aware_at=aware, deadlines=[  # B-SA due in 24 h 30 min; a state's 30 days in days
+        {"rule": "B-SA", "regime": "eu_gdpr", "authority": "Data Protection Commission (IE)",
+         "due_at": aware + timedelta(hours=72), "basis": B_SA_BASIS},
+        {"rule": "US-NY", "regime": "us_ny", "authority": "New York residents",
+         "due_at": now + timedelta(days=20, hours=5, minutes=10), "basis": "GBL §899-aa: 30 days"}])
+    create_staff("dana", "dana-dpo-pass", Role.APPROVER, email="dana@staff.example")
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text)
+            if m.type == "error" and "favicon" not in m.location.get("url", "") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.clock.install(time=now + timedelta(hours=5))  # the operator's machine is five hours fast
+    base = live_server.url
+    page.goto(f"{base}/staff/")
+    page.fill("#id_username", "dana")
+    page.fill("#id_password", "dana-dpo-pass")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/staff/$"))
+
+    page.goto(f"{base}/staff/breaches/{breach.pk}/")
+    box = page.locator("#governing")
+    assert re.fullmatch(r"24 h (29|30) min left", page.inner_text("#countdown").strip())
+    assert "at-risk" not in (box.get_attribute("class") or "")
+
+    page.clock.fast_forward("01:00:00")  # an hour later, same page
+    page.wait_for_function("document.querySelector('#countdown').textContent.startsWith('23 h')")
+    assert re.fullmatch(r"23 h (29|30) min left", page.inner_text("#countdown").strip())
+    assert "at-risk" in box.get_attribute("class")
+    row = page.locator("#deadlines tr[data-rule='B-SA']")
+    assert "at-risk" in row.get_attribute("class") and "23 h" in row.inner_text()
+    state_row = page.locator("#deadlines tr[data-rule='US-NY']")
+    assert "20 d 4 h left" in state_row.inner_text()  # whole days past 96 h, as the server writes them
+    assert "at-risk" not in (state_row.get_attribute("class") or "")
+
+    page.clock.fast_forward("24:00:00")  # past the 72-hour mark
+    page.wait_for_function("document.querySelector('#countdown').textContent.endsWith('overdue')")
+    assert re.fullmatch(r"0 h (29|30|31) min overdue", page.inner_text("#countdown").strip())
+    assert "overdue" in box.get_attribute("class") and "at-risk" not in box.get_attribute("class")
+
+    # The board ticks the same way.
+    page.goto(f"{base}/staff/breaches/")
+    board_row = page.locator(f"#board tr[data-reference='{breach.reference}']")
+    assert re.search(r"24 h (29|30) min left", board_row.inner_text())
+    page.clock.fast_forward("02:00:00")
+    page.wait_for_function(
+        f"document.querySelector(\"#board tr[data-reference='{breach.reference}'] [data-due]\")"
+        ".textContent.startsWith('22 h')")
+    assert "at-risk" in board_row.get_attribute("class")
+    assert errors == []  # the script loads under the CSP and runs without error
