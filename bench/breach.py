@@ -5,6 +5,7 @@ on PostgreSQL.
     .venv/bin/python bench/breach.py                      # full size (seeding ~5-8 min on 2 cores, ~6 GB of disk)
     .venv/bin/python bench/breach.py --keep               # keep the seeded database for EXPLAIN ANALYZE
     .venv/bin/python bench/breach.py --reuse              # time against a database kept by --keep (no seeding)
+    .venv/bin/python bench/breach.py --reuse --scope-only # the scoping figures only
     .venv/bin/python bench/breach.py --subjects 100000 --items 1000000   # a quicker look
 
 It creates its own database (``dsr_bench_breach`` on the server of ``BENCH_PG`` or ``DATABASE_URL``, default
@@ -219,6 +220,7 @@ def main() -> int:
     ap.add_argument("--db", default=DB, help=f"database name (default {DB}; dropped first unless --reuse)")
     ap.add_argument("--keep", action="store_true", help="keep the database at the end")
     ap.add_argument("--reuse", action="store_true", help="use a database kept by --keep; no seeding")
+    ap.add_argument("--scope-only", action="store_true", help="time the scoping only (no notices queued or sent)")
     args = ap.parse_args()
     db = args.db
     server = ADMIN.rsplit("/", 1)[0]
@@ -318,6 +320,9 @@ def run(args: argparse.Namespace, url: str) -> int:
         print(f"  per category {result.counts['categories']}")
         print(f"  per jurisdiction {result.counts['jurisdictions']}")
         print(f"  Art. 34(3)(a): {result.art34_3_a} — {result.reason}")
+
+    if args.scope_only:
+        return 1 if misses else 0
 
     from dsr import breach_notices
 

@@ -211,32 +211,31 @@ def _count(breach: Breach) -> tuple[int, int, dict[str, Any]]:
     if pairs is None:
         return 0, 0, counts
     sql, params = pairs
-    # One statement; only the aggregates (a few dozen rows) come back. The holdings are grouped once per person
-    # (and per category when several are named): items are counted by their first holder (Holding.item_first),
-    # so no DISTINCT over items is needed, and a person's jurisdiction is the residence their holdings carry
-    # (vault.set_residence rewrites them all under the subject's lock): no probe into the subjects. Totals are
-    # sums of the small result, so the grouped rows are read once and never materialised. With one category,
-    # the grouping key is the person alone. The grouping is what costs (~1 µs per person, bench/breach.py).
-    where = f"COALESCE(NULLIF(residence, ''), '{UNKNOWN_JURISDICTION}')"
+    # One statement; only the aggregates (a few dozen rows) come back. Items are counted by their first holder
+    # (Holding.item_first), so no DISTINCT over items is needed, and a person's jurisdiction is the residence
+    # their holdings carry (vault.set_residence rewrites them all under the subject's lock): no probe into the
+    # subjects. Residences are compared bytewise (COLLATE "C" on PostgreSQL; SQLite's default): the locale's
+    # collation costs more than the grouping itself. The per-person work is what costs (bench/breach.py).
+    binary = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
     first = "SUM(CASE WHEN is_first THEN 1 ELSE 0 END)"
     if len(set(breach.categories or [])) == 1:
+        # One category: people are counted distinct within their residence, all in one grouping.
         query = f"""
-            WITH {_PAIRS.format(sql=sql)},
-            per AS (SELECT MIN(category) AS category, MIN(residence) AS residence, {first} AS items
-                    FROM pairs GROUP BY subject_id)
-            SELECT category, {where}, COUNT(*), SUM(items) FROM per GROUP BY category, {where}
+            WITH {_PAIRS.format(sql=sql)}
+            SELECT MIN(category), residence{binary}, COUNT(DISTINCT subject_id), {first}
+            FROM pairs GROUP BY residence{binary}
         """  # noqa: S608 - table names from model meta, values parametrised
     else:
         # A person in two categories counts once in each and once in their jurisdiction: the (person,
         # category) groups, counted per category, then grouped once more by person.
         query = f"""
             WITH {_PAIRS.format(sql=sql)},
-            per AS (SELECT subject_id, category, MIN(residence) AS residence, {first} AS items
+            per AS (SELECT subject_id, category, MIN(residence{binary}) AS residence, {first} AS items
                     FROM pairs GROUP BY subject_id, category),
             people AS (SELECT MIN(residence) AS residence FROM per GROUP BY subject_id)
             SELECT category, NULL, COUNT(*), SUM(items) FROM per GROUP BY category
             UNION ALL
-            SELECT NULL, {where}, COUNT(*), 0 FROM people GROUP BY {where}
+            SELECT NULL, residence, COUNT(*), 0 FROM people GROUP BY residence
         """  # noqa: S608
     # A transaction of its own on PostgreSQL so the SET LOCALs hold (a savepoint inside a caller's).
     with transaction.atomic() if connection.vendor == "postgresql" else contextlib.nullcontext(), \
@@ -252,6 +251,7 @@ def _count(breach: Breach) -> tuple[int, int, dict[str, Any]]:
             c["subjects"] += int(people)
             c["items"] += int(items or 0)
         if place is not None:
+            place = place or UNKNOWN_JURISDICTION
             places[place] = places.get(place, 0) + int(people)
     counts["categories"] = {k: cats[k] for k in sorted(cats)}
     counts["jurisdictions"] = dict(sorted(places.items()))
