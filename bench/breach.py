@@ -302,6 +302,9 @@ def run(args: argparse.Namespace, url: str) -> int:
                        occurred_from=datetime(2026, 11, 2, tzinfo=UTC),
                        occurred_until=datetime(2026, 11, 16, tzinfo=UTC))
     broad = breach("BR-BENCH-0002", categories=["photo"], systems=[])
+    # Several categories take the other SQL path (breach_scope._count): people grouped per category, then again.
+    two = breach("BR-BENCH-0003", categories=["face_embedding", "photo"], systems=["database"],
+                 occurred_from=datetime(2026, 11, 2, tzinfo=UTC), occurred_until=datetime(2026, 11, 16, tzinfo=UTC))
 
     def scope(b: Breach):
         with transaction.atomic():
@@ -309,6 +312,7 @@ def run(args: argparse.Namespace, url: str) -> int:
 
     misses = 0
     for label, b in (("realistic: face embeddings, database, 2-week window", realistic),
+                     ("two categories: face embeddings and photos, database, same window", two),
                      ("broad: every photo ever, any system", broad)):
         scope(b)  # warm the cache once, as an operator's second look would
         runs = args.runs if b is realistic else min(args.runs, 3)
@@ -316,7 +320,8 @@ def run(args: argparse.Namespace, url: str) -> int:
         misses += med >= GOAL_MS and b is realistic
         print(f"scope {label}: median {med:.0f} ms over {runs} runs "
               f"(min {min(all_ms):.0f}, max {max(all_ms):.0f}) — {result.subjects:,} people, {result.items:,} items; "
-              f"goal < {GOAL_MS:.0f} ms: {verdict(med)}")
+              + (f"goal < {GOAL_MS:.0f} ms: {verdict(med)}" if b is realistic else "for scale (the goal is the "
+                 "realistic one's)"))
         print(f"  per category {result.counts['categories']}")
         print(f"  per jurisdiction {result.counts['jurisdictions']}")
         print(f"  Art. 34(3)(a): {result.art34_3_a} — {result.reason}")
