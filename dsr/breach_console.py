@@ -238,9 +238,10 @@ def notice_progress(breach: Breach) -> dict[str, int]:
 
 def notice_run(breach: Breach) -> Any:
     """The step run sending the notices (the latest), for a link to its job page."""
+    from dsr.breach_notices import RUN_KIND
     from dsr.models import StepRun
 
-    return StepRun.objects.filter(object_type="breach", object_id=str(breach.pk)).order_by("-created_at").first()
+    return StepRun.objects.for_object("breach", breach.pk).filter(kind=RUN_KIND).order_by("-created_at").first()
 
 
 # --- timeline and decisions ------------------------------------------------------------------------------------

@@ -122,6 +122,11 @@ def refusal_reasons(breach: Breach) -> dict[str, str]:
         errors["exception_34_3"] = f"an Art. 34(3) exception is recorded: {label}"
     if breach.scope_computed_at is None:
         errors["scope"] = "compute and store who is affected first"
+    else:
+        from dsr.breach_scope import scope_run
+
+        if scope_run(breach) is not None:  # notices go to the stored scope: not to the one being replaced
+            errors["scope"] = "the scope is being stored in the background; send the notices once it is done"
     return errors
 
 

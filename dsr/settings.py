@@ -349,6 +349,8 @@ DSR_TAKEDOWN_COMPLAINT_DAYS = env_int("DSR_TAKEDOWN_COMPLAINT_DAYS", 183)
 # --- breach desk (issue 12): dsr/breach_risk.py, dsr/breach_clocks.py ----------------------------------------
 # §5.1 step 3: this many affected people (scope, else the operator's estimate) is "large scale" → suggest high.
 DSR_BREACH_LARGE_SCALE_SUBJECTS = env_int("DSR_BREACH_LARGE_SCALE_SUBJECTS", 10_000)
+# Scopes of more people than this are stored by a job, not in the operator's request (dsr/breach_scope.py).
+DSR_BREACH_SCOPE_INLINE_MAX = env_int("DSR_BREACH_SCOPE_INLINE_MAX", 20_000)
 # LGPD BR-BR: a small processing agent (Res. CD/ANPD 2/2022) has 6 business days instead of 3.
 DSR_LGPD_SMALL_AGENT = env_bool("DSR_LGPD_SMALL_AGENT", False)
 # DSA Art. 23: manifestly unfounded notices before a notifier may be marked abusive, and for how long.

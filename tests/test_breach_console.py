@@ -544,3 +544,36 @@ def test_notices_in_doubt_are_shown_and_only_an_approver_resolves_them_saying_wh
     event = Event.objects.get(kind="breach.notices_in_doubt_resolved")
     assert event.data == {"decision": "delivered", "count": 1, "reason": "Provider log: accepted"}
     assert "notice in doubt" not in text_of(dpo.get(reverse("staff-breach", args=[breach.pk])))
+
+
+def test_a_large_scope_is_stored_by_a_job_and_notices_wait_for_it(dpo, operator, frozen, settings):
+    """Above DSR_BREACH_SCOPE_INLINE_MAX people the request counts and a job writes the rows: the page says so,
+    a second click does not start a second job, notices are refused until it is done, and the stored scope and
+    its audit event name the operator who asked."""
+    from dsr import steps
+    from dsr.models import StepRun
+
+    settings.DSR_BREACH_SCOPE_INLINE_MAX = 2
+    for email in ("a@example.com", "b@example.com", "c@example.com"):
+        _embedding(factories.subject(email, now=AWARE - timedelta(days=10)), AWARE - timedelta(days=5))
+    _, breach = open_by_form(operator, **{"facts-data_encrypted": None})
+    dpo.post(reverse("staff-breach-risk", args=[breach.pk]), {"risk-level": "high", "risk-rationale": "Readable."})
+
+    response = operator.post(reverse("staff-breach-scope", args=[breach.pk]), follow=True)
+    assert "3 people and 3 items counted; the scope is being stored in the background" in text_of(response)
+    assert 'id="scope-job"' in response.content.decode()
+    assert BreachAffected.objects.filter(breach=breach).count() == 0  # nothing stored in the request
+    operator.post(reverse("staff-breach-scope", args=[breach.pk]))
+    runs = StepRun.objects.filter(kind="breach_scope", object_id=str(breach.pk))
+    assert runs.count() == 1
+    assert dpo.get(reverse("staff-job", args=[runs.get().pk])).status_code == 200
+    refused = dpo.post(reverse("staff-breach-notices", args=[breach.pk]), {"notices-confirm": "on"})
+    assert refused.status_code == 400 and "being stored in the background" in refused.content.decode()
+
+    assert steps.advance(runs.get().pk) == 1  # what the worker does
+    page = dpo.get(reverse("staff-breach", args=[breach.pk])).content.decode()
+    assert 'id="scope-job"' not in page and '<strong id="scope-subjects">3</strong>' in page
+    assert BreachAffected.objects.filter(breach=breach, in_scope=True).count() == 3
+    scoped = Event.objects.get(kind="breach.scoped", object_id=str(breach.pk))
+    assert scoped.actor.startswith("staff:") and scoped.actor != "system:steps"
+    assert dpo.post(reverse("staff-breach-notices", args=[breach.pk]), {"notices-confirm": "on"}).status_code == 302

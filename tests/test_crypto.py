@@ -321,7 +321,8 @@ def test_duplicating_a_chunk_is_detected() -> None:
         _open(header + chunks[0] + chunks[0] + chunks[1] + chunks[2])
 
 
-@pytest.mark.parametrize("extra", [b"\x00", os.urandom(TAG), os.urandom(FULL), os.urandom(FULL + 1)])
+@pytest.mark.parametrize("extra", [b"\x00", os.urandom(TAG), os.urandom(FULL), os.urandom(FULL + 1)],
+                         ids=["one-byte", "a-tag", "a-full-chunk", "a-chunk-and-a-byte"])
 def test_appending_garbage_is_detected(extra: bytes) -> None:
     blob = _seal(os.urandom(2 * CHUNK + 10))
     with pytest.raises(IntegrityError):

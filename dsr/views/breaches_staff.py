@@ -150,6 +150,12 @@ def _documents(breach: Breach) -> list[dict[str, Any]]:
     return docs
 
 
+def _scope_run(breach: Breach) -> Any:
+    from dsr import breach_scope
+
+    return breach_scope.scope_run(breach)
+
+
 def _page_context(request: HttpRequest, breach: Breach, now: datetime,
                   bound: dict[str, forms.Form] | None = None) -> dict[str, Any]:
     zone = breach_console.operator_zone()
@@ -192,6 +198,7 @@ def _page_context(request: HttpRequest, breach: Breach, now: datetime,
         "timeline": breach_console.timeline(breach, events, zone=zone),
         "decisions": breach_console.decisions(breach, events),
         "scope": breach_console.scope_view(breach),
+        "scope_run": _scope_run(breach),
         "subject_notice": breach_console.subject_notice_words(breach),
         "progress": breach_console.notice_progress(breach),
         "notice_run": breach_console.notice_run(breach),
@@ -297,12 +304,17 @@ def breach_scope(request: HttpRequest, breach_id: uuid.UUID) -> HttpResponse:
     from dsr import breach_scope as scope
 
     try:
-        with transaction.atomic():
-            result = scope.store_scope(breach, actor=_actor(request), now=timezone.now())
+        asked = scope.request_scope(breach, actor=_actor(request), now=timezone.now())
     except _input_error() as exc:
         messages.error(request, f"{breach.reference}: {exc}")
         return redirect("staff-breach", breach_id=breach.pk)
-    messages.success(request, f"{breach.reference}: scope computed — {result.subjects} people, {result.items} items.")
+    n = asked.counted
+    if asked.result is not None:
+        messages.success(request, f"{breach.reference}: scope computed — {n.subjects} people, {n.items} items.")
+    else:
+        messages.success(request, f"{breach.reference}: {n.subjects} people and {n.items} items counted; the scope "
+                                  "is being stored in the background (a row per person) — this page shows when it "
+                                  "is done.")
     return redirect("staff-breach", breach_id=breach.pk)
 
 
