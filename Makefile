@@ -47,7 +47,9 @@ run: $(STAMP)
 	  $(PY) manage.py runserver --noreload $(HOST):$(PORT) & WPID=$$!; \
 	  wait -n'
 
-# Whole suite; on PostgreSQL when DATABASE_URL points to one (CI does).
+# Whole suite; on PostgreSQL when DATABASE_URL points to one (CI does). Two workers (pytest-xdist), each with its
+# own test database; `make test PYTEST_ARGS=` runs it in one process, PYTEST_ARGS="-n 0 tests/test_x.py" one file.
+PYTEST_ARGS ?= -n 2 --durations=15
 test: $(STAMP)
 	DSR_TESTING=1 $(PY) -m pytest $(PYTEST_ARGS)
 
