@@ -89,6 +89,13 @@ def describe_left(delta: timedelta) -> str:
     return f"{text} overdue" if late else f"{text} left"
 
 
+def page_clock(now: datetime, zone: str) -> dict[str, Any]:
+    """What every breach page shows its time by: the instant it was made (also the live countdowns' reference,
+    dsr/assets/countdown.js), in the operator's zone and in UTC, and the amber mark in seconds."""
+    return {"now": now, "now_local": shown(now, zone), "zone": zone,
+            "at_risk_seconds": int(AT_RISK.total_seconds())}
+
+
 @dataclass
 class Countdown:
     """One deadline as the console shows it."""

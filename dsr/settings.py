@@ -142,11 +142,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
     }
+    # The breach-scoping indexes INCLUDE columns so PostgreSQL answers from the index alone; SQLite ignores them.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
     # Tests on SQLite use a file, as the app does: Django's default in-memory test database shares one cache
     # between threads, where concurrent writers fail at once with "database table is locked" instead of waiting
     # out the busy timeout — the race tests would test that artefact, not dsr.
-    # The breach-scoping indexes INCLUDE columns so PostgreSQL answers from the index alone; SQLite ignores them.
-    SILENCED_SYSTEM_CHECKS = ["models.W040"]
     DATABASES["default"]["TEST"] = {"NAME": str(Path(str(DATABASES["default"]["NAME"])).with_name("test-dsr.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -81,9 +81,8 @@ def breach_list(request: HttpRequest) -> HttpResponse:
     zone = breach_console.operator_zone()
     open_rows, closed_rows = breach_console.board_rows(now, zone=zone)
     return render(request, "staff/breaches.html", {
-        "open_rows": open_rows, "closed_rows": closed_rows, "zone": zone, "now": now,
-        "now_local": breach_console.shown(now, zone), "can_open": can(request.user, Action.WORK),
-        "at_risk_seconds": int(breach_console.AT_RISK.total_seconds())})
+        "open_rows": open_rows, "closed_rows": closed_rows, "can_open": can(request.user, Action.WORK),
+        **breach_console.page_clock(now, zone)})
 
 
 @staff_view(Action.WORK)
@@ -190,8 +189,7 @@ def _page_context(request: HttpRequest, breach: Breach, now: datetime,
                 at = None
         actions.append({**a, "at": at, "by_label": names.get(a.get("by", ""), a.get("by", ""))})
     return {
-        "breach": breach, "now": now, "now_local": breach_console.shown(now, zone), "zone": zone,
-        "at_risk_seconds": int(breach_console.AT_RISK.total_seconds()),
+        "breach": breach, **breach_console.page_clock(now, zone),
         "countdowns": [breach_console.countdown(d, now, zone) for d in deadlines],
         "governing": breach_console.countdown(governing, now, zone),
         "register": breach_console.register_entry(breach),

@@ -58,19 +58,23 @@ def seed_vault(now) -> None:
                          actor="test", now=now - timedelta(days=20))
 
 
-def test_the_dpo_opens_a_breach_sees_the_72_hour_countdown_decides_high_risk_scopes_it_and_downloads_art_33(
-        live_server, page, artifacts, settings, tmp_path):
-    settings.DSR_OPERATOR_TIME_ZONE = "Europe/Berlin"
-    now = timezone.now()
-    seed_vault(now)
+def sign_in_as_dpo(page, base: str) -> None:
+    """The DPO (an approver, made here) signs in to the console."""
     create_staff("dana", "dana-dpo-pass", Role.APPROVER, email="dana@staff.example")
-    base = live_server.url
-
     page.goto(f"{base}/staff/")
     page.fill("#id_username", "dana")
     page.fill("#id_password", "dana-dpo-pass")
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/staff/$"))
+
+
+def test_the_dpo_opens_a_breach_sees_the_72_hour_countdown_decides_high_risk_scopes_it_and_downloads_art_33(
+        live_server, page, artifacts, settings, tmp_path):
+    settings.DSR_OPERATOR_TIME_ZONE = "Europe/Berlin"
+    now = timezone.now()
+    seed_vault(now)
+    base = live_server.url
+    sign_in_as_dpo(page, base)
     page.click("header.top nav a:text-is('Breaches')")
     page.wait_for_url(re.compile(r".*/staff/breaches/$"))
     assert "No open breach." in page.inner_text("#open-breaches")
@@ -164,18 +168,13 @@ def test_the_countdowns_keep_running_on_an_open_page_by_the_servers_clock_and_tu
          "due_at": aware + timedelta(hours=72), "basis": B_SA_BASIS},
         {"rule": "US-NY", "regime": "us_ny", "authority": "New York residents",
          "due_at": now + timedelta(days=20, hours=5, minutes=10), "basis": "GBL §899-aa: 30 days"}])
-    create_staff("dana", "dana-dpo-pass", Role.APPROVER, email="dana@staff.example")
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text)
             if m.type == "error" and "favicon" not in m.location.get("url", "") else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.clock.install(time=now + timedelta(hours=5))  # the operator's machine is five hours fast
     base = live_server.url
-    page.goto(f"{base}/staff/")
-    page.fill("#id_username", "dana")
-    page.fill("#id_password", "dana-dpo-pass")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/$"))
+    sign_in_as_dpo(page, base)
 
     page.goto(f"{base}/staff/breaches/{breach.pk}/")
     box = page.locator("#governing")
